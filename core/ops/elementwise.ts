@@ -1,0 +1,172 @@
+// Elementwise ops. Each op computes its forward and, right beside it, the backward closure that
+// maps d(loss)/d(out) to d(loss)/d(input) by the chain rule. Binary ops broadcast like NumPy.
+import { allocate, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
+import { broadcastShapes } from '../shape.ts';
+import { expandData, sumToShape } from './strided.ts';
+
+export type Operand = Tensor | number;
+
+/** Both operands as tensors; a number becomes a scalar of the other operand's dtype. */
+function operands(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
+  if (typeof a === 'number' && typeof b === 'number') throw new Error(`${op}: needs at least one tensor`);
+  const like = (typeof a === 'number' ? b : a) as Tensor;
+  return [
+    typeof a === 'number' ? scalar(a, like.dtype) : a,
+    typeof b === 'number' ? scalar(b, like.dtype) : b,
+  ];
+}
+
+/** Both operands expanded to their common broadcast shape (no copy when already that shape). */
+function aligned(op: string, a: Tensor, b: Tensor) {
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  const dtype = resultDtype(a, b);
+  const x = expandData(a.data, a.shape, shape, dtype);
+  const y = expandData(b.data, b.shape, shape, dtype);
+  return { x, y, shape, dtype, n: x.length };
+}
+
+/** Sends a gradient of the broadcast shape back to an input of its own shape. */
+function backTo(input: Tensor, g: Storage, shape: readonly number[]): void {
+  if (input.requiresGrad) input.accumulateGrad(sumToShape(g, shape, input.shape, input.dtype));
+}
+
+export function add(aIn: Operand, bIn: Operand): Tensor {
+  const [a, b] = operands('add', aIn, bIn);
+  const { x, y, shape, dtype, n } = aligned('add', a, b);
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
+  return opResult('add', out, shape, [a, b], (g) => {
+    backTo(a, g, shape); // d(a+b)/da = 1
+    backTo(b, g, shape);
+  });
+}
+
+export function sub(aIn: Operand, bIn: Operand): Tensor {
+  const [a, b] = operands('sub', aIn, bIn);
+  const { x, y, shape, dtype, n } = aligned('sub', a, b);
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] - y[i];
+  return opResult('sub', out, shape, [a, b], (g) => {
+    backTo(a, g, shape);
+    if (b.requiresGrad) {
+      const gb = allocate(dtype, n);
+      for (let i = 0; i < n; i++) gb[i] = -g[i];
+      backTo(b, gb, shape);
+    }
+  });
+}
+
+export function mul(aIn: Operand, bIn: Operand): Tensor {
+  const [a, b] = operands('mul', aIn, bIn);
+  const { x, y, shape, dtype, n } = aligned('mul', a, b);
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] * y[i];
+  return opResult('mul', out, shape, [a, b], (g) => {
+    if (a.requiresGrad) {
+      const ga = allocate(dtype, n);
+      for (let i = 0; i < n; i++) ga[i] = g[i] * y[i]; // d(xy)/dx = y
+      backTo(a, ga, shape);
+    }
+    if (b.requiresGrad) {
+      const gb = allocate(dtype, n);
+      for (let i = 0; i < n; i++) gb[i] = g[i] * x[i];
+      backTo(b, gb, shape);
+    }
+  });
+}
+
+export function div(aIn: Operand, bIn: Operand): Tensor {
+  const [a, b] = operands('div', aIn, bIn);
+  const { x, y, shape, dtype, n } = aligned('div', a, b);
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] / y[i];
+  return opResult('div', out, shape, [a, b], (g) => {
+    if (a.requiresGrad) {
+      const ga = allocate(dtype, n);
+      for (let i = 0; i < n; i++) ga[i] = g[i] / y[i]; // d(x/y)/dx = 1/y
+      backTo(a, ga, shape);
+    }
+    if (b.requiresGrad) {
+      const gb = allocate(dtype, n);
+      for (let i = 0; i < n; i++) gb[i] = (-g[i] * out[i]) / y[i]; // d(x/y)/dy = -x/y^2
+      backTo(b, gb, shape);
+    }
+  });
+}
+
+/** Elementwise power. A number exponent is the common case; a tensor exponent also gets a gradient. */
+export function pow(aIn: Operand, pIn: Operand): Tensor {
+  const [a, p] = operands('pow', aIn, pIn);
+  const { x, y, shape, dtype, n } = aligned('pow', a, p);
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) out[i] = Math.pow(x[i], y[i]);
+  return opResult('pow', out, shape, [a, p], (g) => {
+    if (a.requiresGrad) {
+      const ga = allocate(dtype, n);
+      // d(x^p)/dx = p x^(p-1); written without dividing by x so that x = 0 works for p >= 1
+      for (let i = 0; i < n; i++) ga[i] = y[i] === 0 ? 0 : g[i] * y[i] * Math.pow(x[i], y[i] - 1);
+      backTo(a, ga, shape);
+    }
+    if (p.requiresGrad) {
+      const gp = allocate(dtype, n);
+      for (let i = 0; i < n; i++) gp[i] = g[i] * out[i] * Math.log(x[i]); // d(x^p)/dp = x^p ln x
+      backTo(p, gp, shape);
+    }
+  });
+}
+
+/** Defines a unary op from its forward f(x) and its derivative written in terms of x and y = f(x). */
+function unary(op: string, f: (x: number) => number, df: (x: number, y: number) => number) {
+  return (a: Tensor): Tensor => {
+    const n = a.size;
+    const x = a.data;
+    const out = allocate(a.dtype, n);
+    for (let i = 0; i < n; i++) out[i] = f(x[i]);
+    return opResult(op, out, a.shape, [a], (g) => {
+      const ga = allocate(a.dtype, n);
+      for (let i = 0; i < n; i++) ga[i] = g[i] * df(x[i], out[i]);
+      a.accumulateGrad(ga);
+    });
+  };
+}
+
+const sigmoidOf = (x: number) => 1 / (1 + Math.exp(-x));
+
+export const neg = unary(
+  'neg',
+  (x) => -x,
+  () => -1,
+);
+export const exp = unary('exp', Math.exp, (_x, y) => y);
+export const log = unary('log', Math.log, (x) => 1 / x);
+export const sqrt = unary('sqrt', Math.sqrt, (_x, y) => 0.5 / y);
+export const sin = unary('sin', Math.sin, (x) => Math.cos(x));
+export const cos = unary('cos', Math.cos, (x) => -Math.sin(x));
+export const tanh = unary('tanh', Math.tanh, (_x, y) => 1 - y * y);
+export const sigmoid = unary('sigmoid', sigmoidOf, (_x, y) => y * (1 - y));
+export const relu = unary(
+  'relu',
+  (x) => (x > 0 ? x : 0),
+  (x) => (x > 0 ? 1 : 0),
+);
+/** SiLU (swish), x * sigmoid(x): written out in full because every ResNet block calls it twice. */
+export function silu(a: Tensor): Tensor {
+  const n = a.size;
+  const x = a.data;
+  const out = allocate(a.dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] / (1 + Math.exp(-x[i]));
+  return opResult('silu', out, a.shape, [a], (g) => {
+    const ga = allocate(a.dtype, n);
+    for (let i = 0; i < n; i++) {
+      const s = 1 / (1 + Math.exp(-x[i]));
+      ga[i] = g[i] * s * (1 + x[i] * (1 - s)); // d(x s)/dx = s + x s (1 - s)
+    }
+    a.accumulateGrad(ga);
+  });
+}
+export const abs = unary('abs', Math.abs, (x) => Math.sign(x));
+export const square = unary(
+  'square',
+  (x) => x * x,
+  (x) => 2 * x,
+);

@@ -1,0 +1,31 @@
+// What every stage program shares: the common flags (--seed, --steps, --out, --quiet) plus its own,
+// the seeded random source and the output folder.
+import { parseFlags, type FlagSpec, type Flags } from './cli.ts';
+import { OutputDir } from './output.ts';
+import { Rng } from './random.ts';
+
+export function stageSetup<T extends Record<string, FlagSpec>>(
+  command: string,
+  defaults: { steps: number; out: string },
+  extra: T = {} as T,
+) {
+  const flags = parseFlags(command, {
+    seed: { type: 'int', default: 0, help: 'random seed' },
+    steps: { type: 'int', default: defaults.steps, min: 1, help: 'training steps' },
+    out: { type: 'string', default: defaults.out, help: 'folder for samples, summary and charts' },
+    quiet: { type: 'boolean', help: 'no progress bar or animation (for tests and CI)' },
+    ...extra,
+  } as const);
+  return {
+    flags: flags as typeof flags & Flags<T>,
+    rng: new Rng(flags.seed),
+    /** Created when first used, so a run that fails early leaves no empty folder. */
+    out: () => new OutputDir(flags.out),
+    started: performance.now(),
+  };
+}
+
+/** Seconds since `started`. */
+export function secondsSince(started: number): number {
+  return (performance.now() - started) / 1000;
+}

@@ -1,0 +1,280 @@
+// The Tensor and the reverse-mode autograd engine.
+//
+// A Tensor is a contiguous, row-major block of numbers (Float32Array, or Float64Array for precise
+// gradient checks) with a shape. Every op that produces a tensor from others records, next to its
+// forward computation, a closure that turns the gradient of its output into gradients of its inputs
+// (micrograd's idea, on arrays). `backward()` walks that graph in reverse topological order.
+import { shapeSize, stridesOf, formatShape } from './shape.ts';
+
+export type DType = 'float32' | 'float64';
+export type Storage = Float32Array | Float64Array;
+
+export function allocate(dtype: DType, n: number): Storage {
+  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+}
+
+export function dtypeOf(data: Storage): DType {
+  return data instanceof Float64Array ? 'float64' : 'float32';
+}
+
+/** The wider dtype of the inputs: mixing float32 with float64 computes in float64. */
+export function resultDtype(...ts: Tensor[]): DType {
+  return ts.some((t) => t.dtype === 'float64') ? 'float64' : 'float32';
+}
+
+let gradEnabled = true;
+
+/** Runs `fn` without recording the graph: for sampling and evaluation, where no gradient is needed. */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+export class Tensor {
+  readonly data: Storage;
+  readonly shape: readonly number[];
+  /** Accumulated d(loss)/d(this), same shape and dtype, after `backward()`. */
+  grad: Tensor | null = null;
+  requiresGrad: boolean;
+  /** Name of the op that produced this tensor, for error messages and debugging. */
+  readonly op: string;
+  /** Set on tensors registered as module parameters. */
+  isParameter = false;
+  private readonly parents: readonly Tensor[];
+  private readonly backwardFn: ((grad: Storage) => void) | null;
+
+  constructor(
+    data: Storage,
+    shape: readonly number[],
+    opts: {
+      requiresGrad?: boolean;
+      op?: string;
+      parents?: readonly Tensor[];
+      backward?: (grad: Storage) => void;
+    } = {},
+  ) {
+    const size = shapeSize(shape);
+    if (data.length !== size) {
+      throw new Error(
+        `Tensor: data has ${data.length} elements but shape ${formatShape(shape)} needs ${size}`,
+      );
+    }
+    this.data = data;
+    this.shape = Object.freeze([...shape]);
+    this.requiresGrad = opts.requiresGrad ?? false;
+    this.op = opts.op ?? 'leaf';
+    this.parents = opts.parents ?? [];
+    this.backwardFn = opts.backward ?? null;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get dtype(): DType {
+    return dtypeOf(this.data);
+  }
+  /** Row-major strides in elements; every tensor here is contiguous. */
+  get strides(): number[] {
+    return stridesOf(this.shape);
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw new Error(`item: tensor of shape ${formatShape(this.shape)} is not a scalar`);
+    return this.data[0];
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  /** The same numbers, cut from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.data, this.shape);
+  }
+
+  /** A copy of the numbers in another dtype, cut from the graph. */
+  astype(dtype: DType): Tensor {
+    const out = allocate(dtype, this.size);
+    out.set(this.data);
+    return new Tensor(out, this.shape);
+  }
+
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape, { requiresGrad: this.requiresGrad });
+  }
+
+  /** Adds `g` into this tensor's gradient (called by the backward closures of the ops that used it). */
+  accumulateGrad(g: Storage): void {
+    if (g.length !== this.size) {
+      throw new Error(
+        `${this.op}: gradient of size ${g.length} for a tensor of shape ${formatShape(this.shape)}`,
+      );
+    }
+    if (this.grad === null) {
+      const copy = allocate(this.dtype, this.size);
+      copy.set(g);
+      this.grad = new Tensor(copy, this.shape);
+      return;
+    }
+    const acc = this.grad.data;
+    for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+  }
+
+  /**
+   * Backpropagates from this tensor. A scalar seeds with 1; otherwise pass the upstream gradient.
+   * Gradients of intermediate tensors are dropped once used, as in PyTorch; leaves keep theirs.
+   */
+  backward(seed?: Tensor): void {
+    if (!this.requiresGrad) throw new Error(`backward: this tensor (from ${this.op}) does not require grad`);
+    if (seed === undefined && this.size !== 1) {
+      throw new Error(
+        `backward: output of shape ${formatShape(this.shape)} is not a scalar; pass a seed gradient`,
+      );
+    }
+    const order = topologicalOrder(this);
+    const seedData = allocate(this.dtype, this.size);
+    if (seed) seedData.set(seed.data);
+    else seedData.fill(1);
+    this.accumulateGrad(seedData);
+    for (let i = order.length - 1; i >= 0; i--) {
+      const node = order[i];
+      if (node.backwardFn === null || node.grad === null) continue;
+      node.backwardFn(node.grad.data);
+      node.grad = null; // an intermediate: its gradient has been passed on
+    }
+  }
+
+  toString(): string {
+    const head = Array.from(this.data.subarray(0, 8), (v) => v.toPrecision(4)).join(', ');
+    return `Tensor(${formatShape(this.shape)}, ${this.dtype}, [${head}${this.size > 8 ? ', ...' : ''}])`;
+  }
+
+  /** Parents in the graph, for the engine. */
+  get inputs(): readonly Tensor[] {
+    return this.parents;
+  }
+}
+
+/** Every tensor `root` depends on through tensors that require grad, inputs before outputs. */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  // Iterative DFS: a UNet's graph is deep enough to overflow a recursive one.
+  const stack: [Tensor, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [node, next] = top;
+    if (next < node.inputs.length) {
+      top[1] = next + 1;
+      const child = node.inputs[next];
+      if (child.requiresGrad && !visited.has(child)) {
+        visited.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order;
+}
+
+/**
+ * Creates the output of an op. When gradients are enabled and some input requires one, the output
+ * joins the graph with `backward`, which receives d(loss)/d(output) and must call
+ * `input.accumulateGrad(...)` for each input that requires grad.
+ */
+export function opResult(
+  op: string,
+  data: Storage,
+  shape: readonly number[],
+  inputs: readonly Tensor[],
+  backward: (grad: Storage) => void,
+): Tensor {
+  const tracked = gradEnabled && inputs.some((t) => t.requiresGrad);
+  if (!tracked) return new Tensor(data, shape, { op });
+  return new Tensor(data, shape, { op, requiresGrad: true, parents: inputs, backward });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creation
+
+export type NestedArray = number | NestedArray[];
+
+function inferShape(values: NestedArray): number[] {
+  const shape: number[] = [];
+  let v: NestedArray = values;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    v = v[0];
+  }
+  return shape;
+}
+
+function flatten(values: NestedArray): number[] {
+  if (!Array.isArray(values)) return [values];
+  const out: number[] = [];
+  for (const v of values) out.push(...flatten(v));
+  return out;
+}
+
+/** A tensor from (nested) arrays or a typed array with an explicit shape. */
+export function tensor(
+  values: NestedArray | ArrayLike<number>,
+  shape?: readonly number[],
+  opts: { dtype?: DType; requiresGrad?: boolean } = {},
+): Tensor {
+  const dtype = opts.dtype ?? 'float32';
+  let flat: ArrayLike<number>;
+  let finalShape: readonly number[];
+  if (typeof values === 'number') {
+    flat = [values];
+    finalShape = shape ?? [];
+  } else if (Array.isArray(values)) {
+    finalShape = shape ?? inferShape(values);
+    flat = flatten(values);
+  } else {
+    flat = values as ArrayLike<number>;
+    finalShape = shape ?? [flat.length];
+  }
+  const data = allocate(dtype, flat.length);
+  data.set(flat);
+  return new Tensor(data, finalShape, { requiresGrad: opts.requiresGrad });
+}
+
+/** A column vector, shape [n, 1]: one value per row of a batch. */
+export function column(values: ArrayLike<number>, dtype: DType = 'float32'): Tensor {
+  return tensor(values, [values.length, 1], { dtype });
+}
+
+export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  return new Tensor(allocate(dtype, shapeSize(shape)), shape);
+}
+
+export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
+  const data = allocate(dtype, shapeSize(shape));
+  data.fill(value);
+  return new Tensor(data, shape);
+}
+
+export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  return full(shape, 1, dtype);
+}
+
+export function scalar(value: number, dtype: DType = 'float32'): Tensor {
+  return full([], value, dtype);
+}
