@@ -11,3 +11,4 @@ export * from './nn/layers.ts';
 export * from './optim.ts';
 export * from './random.ts';
 export * from './diffusion/edm.ts';
+export * from './nn/embedding.ts';

@@ -43,6 +43,13 @@ export function getBackend(): string {
   return active;
 }
 
+/** The kernels one backend registered itself (no fallback), for parity tests and the bench. */
+export function backendKernels(name: string): Partial<KernelSet> {
+  const impls = backends.get(name);
+  if (!impls) throw new Error(`unknown backend '${name}'`);
+  return impls;
+}
+
 export function listBackends(): string[] {
   return [...backends.keys()];
 }
