@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Rng } from '../core/index.ts';
 import { listBackends, backendKernels } from '../core/kernels/registry.ts';
 import '../core/kernels/ts.ts';
+import '../core/kernels/wasm/index.ts';
 
 function naiveGemm(
   a: Float32Array,
@@ -34,6 +35,8 @@ const shapes = [
   [32, 1, 32],
   [3, 64, 65],
   [64, 70, 129],
+  [130, 600, 520], // several depth blocks and column blocks, two threads
+  [9, 1100, 33],
 ];
 
 for (const backend of listBackends()) {

@@ -19,8 +19,90 @@ export interface GemmArgs {
   accumulate: boolean;
 }
 
+/**
+ * The geometry of a 2-D convolution over a batch: input [batch, channels, height, width], a kh x kw
+ * window moved by strideH/strideW over the input zero-padded by padH/padW, giving outH x outW positions.
+ */
+export interface ConvGeometry {
+  batch: number;
+  channels: number;
+  height: number;
+  width: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  outH: number;
+  outW: number;
+}
+
+/**
+ * im2col writes cols[(c, i, j), (b, oy, ox)] = x[b, c, oy * strideH - padH + i, ox * strideW - padW + j]
+ * (0 in the padding): cols is [channels * kh * kw, batch * outH * outW], so a whole batch's convolution
+ * is one gemm. col2im is its adjoint: it adds every cols entry back onto the pixel it was read from.
+ */
+export interface Im2colArgs extends ConvGeometry {
+  x: Storage;
+  cols: Storage;
+}
+
+/** GroupNorm over x [batch, channels, spatial]: statistics per (sample, group of channels/groups). */
+export interface GroupNormArgs {
+  x: Storage;
+  batch: number;
+  channels: number;
+  spatial: number;
+  groups: number;
+  /** Per-channel scale and shift, or null for none (scale 1, shift 0). */
+  weight: Storage | null;
+}
+
+export interface GroupNormForwardArgs extends GroupNormArgs {
+  bias: Storage | null;
+  eps: number;
+  out: Storage;
+  /** Written: mean and 1/sqrt(var + eps) of each (sample, group), [batch * groups], for the backward. */
+  mean: Storage;
+  rstd: Storage;
+}
+
+export interface GroupNormBackwardArgs extends GroupNormArgs {
+  mean: Storage;
+  rstd: Storage;
+  /** d(loss)/d(out), and the gradients to write (null when not needed). */
+  gy: Storage;
+  gx: Storage | null;
+  gWeight: Storage | null;
+  gBias: Storage | null;
+}
+
+/** Softmax along the rows of a [rows, cols] matrix. */
+export interface SoftmaxArgs {
+  x: Storage;
+  out: Storage;
+  rows: number;
+  cols: number;
+}
+
+/** gx = y * (gy - sum(gy * y)) row by row, for y = softmax(x). */
+export interface SoftmaxBackwardArgs {
+  y: Storage;
+  gy: Storage;
+  gx: Storage;
+  rows: number;
+  cols: number;
+}
+
 export interface KernelSet {
   gemm(args: GemmArgs): void;
+  im2col(args: Im2colArgs): void;
+  col2im(args: Im2colArgs): void;
+  groupNormForward(args: GroupNormForwardArgs): void;
+  groupNormBackward(args: GroupNormBackwardArgs): void;
+  softmaxForward(args: SoftmaxArgs): void;
+  softmaxBackward(args: SoftmaxBackwardArgs): void;
 }
 
 export type KernelName = keyof KernelSet;
