@@ -6,6 +6,7 @@ import { Rng } from '../core/index.ts';
 import { listBackends, backendKernels } from '../core/kernels/registry.ts';
 import '../core/kernels/ts.ts';
 import '../core/kernels/wasm/index.ts';
+import '../gpu/backend.ts';
 
 function naiveGemm(
   a: Float32Array,
