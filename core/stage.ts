@@ -3,8 +3,9 @@
 import { parseFlags, type FlagSpec, type Flags } from './cli.ts';
 import { OutputDir } from './output.ts';
 import { Rng } from './random.ts';
+import { defaultBackend, useBackend, BACKENDS } from './kernels/select.ts';
 
-export function stageSetup<T extends Record<string, FlagSpec>>(
+export async function stageSetup<T extends Record<string, FlagSpec>>(
   command: string,
   defaults: { steps: number; out: string },
   extra: T = {} as T,
@@ -14,8 +15,15 @@ export function stageSetup<T extends Record<string, FlagSpec>>(
     steps: { type: 'int', default: defaults.steps, min: 1, help: 'training steps' },
     out: { type: 'string', default: defaults.out, help: 'folder for samples, summary and charts' },
     quiet: { type: 'boolean', help: 'no progress bar or animation (for tests and CI)' },
+    backend: {
+      type: 'string',
+      default: defaultBackend(),
+      help: `kernels: ${BACKENDS.join('|')} (or DIFFUSION_BACKEND)`,
+    },
     ...extra,
   } as const);
+  const log = process.env.DIFFUSION_AUTO_LOG ? (line: string) => console.error(line) : undefined;
+  console.log(await useBackend(flags.backend, { log }));
   return {
     flags: flags as typeof flags & Flags<T>,
     rng: new Rng(flags.seed),

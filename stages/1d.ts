@@ -44,7 +44,7 @@ class Denoiser extends Module {
 }
 
 runMain(async () => {
-  const { flags, rng, out, started } = stageSetup('stage:1d', { steps: 12000, out: 'out/1d' });
+  const { flags, rng, out, started } = await stageSetup('stage:1d', { steps: 12000, out: 'out/1d' });
 
   // Data and noise levels: sigma_max = 1 drowns the data; sigma_min = sigma_data / 10 barely touches it.
   const muData = 1;
