@@ -1,0 +1,199 @@
+// safetensors, the checkpoint format PyTorch and this project share: an 8-byte little-endian header
+// length N, N bytes of JSON ({"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]},
+// ..., "__metadata__": {string: string}}), then the raw little-endian tensor bytes, offsets counted from
+// the end of the header. Only F32 is read or written here. Reading checks every field against the file,
+// so a damaged or foreign file is refused with the name of the tensor at fault; writing goes through a
+// temporary file and a rename, so a crash mid-write leaves the previous checkpoint intact.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { Tensor } from '../tensor.ts';
+import { formatShape, sameShape, shapeSize } from '../shape.ts';
+import type { Module } from '../nn/module.ts';
+
+export type Metadata = Record<string, string>;
+
+export interface SafetensorsFile {
+  tensors: Map<string, Tensor>;
+  metadata: Metadata;
+}
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+class SafetensorsError extends Error {}
+
+/** The bytes of a safetensors file holding `tensors` (float32, written in the map's order) and `metadata`. */
+export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Metadata = {}): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string')
+      throw new Error(`safetensors: __metadata__ value '${key}' must be a string`);
+  }
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    if (name === '__metadata__') throw new Error(`safetensors: '__metadata__' cannot name a tensor`);
+    if (t.dtype !== 'float32')
+      throw new Error(`safetensors: tensor '${name}' is ${t.dtype}; only float32 (F32) is written`);
+    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * t.size] };
+    offset += 4 * t.size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // the data then starts 8-byte aligned
+  const head = Buffer.from(json, 'utf8');
+  const bytes = new Uint8Array(8 + head.length + offset);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, BigInt(head.length), true);
+  bytes.set(head, 8);
+  let at = 8 + head.length;
+  for (const t of tensors.values()) {
+    if (LITTLE_ENDIAN) bytes.set(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.size), at);
+    else for (let i = 0; i < t.size; i++) view.setFloat32(at + 4 * i, t.data[i], true);
+    at += 4 * t.size;
+  }
+  return bytes;
+}
+
+/** Parses safetensors bytes; every tensor is copied out, so the result does not alias `bytes`. */
+export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): SafetensorsFile {
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${source}: ${msg}`);
+  };
+  if (bytes.length < 8)
+    fail(`file is ${bytes.length} bytes, too short for the 8-byte header length (truncated?)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > bytes.length - 8) {
+    fail(
+      `header length ${headerLength} runs past the end of the ${bytes.length}-byte file (truncated, or not safetensors)`,
+    );
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLength).toString('utf8'));
+  } catch (e) {
+    fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('header is not a JSON object');
+  const body = 8 + headerLength;
+  const bodyLength = bytes.length - body;
+  const metadata: Metadata = {};
+  const tensors = new Map<string, Tensor>();
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof info !== 'object' || info === null) fail('__metadata__ is not an object');
+      for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
+        if (typeof value !== 'string') fail(`__metadata__ value '${key}' is not a string`);
+        metadata[key] = value as string;
+      }
+      continue;
+    }
+    const entry = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (entry.dtype !== 'F32') {
+      fail(`tensor '${name}' has dtype ${JSON.stringify(entry.dtype)}; only F32 is supported`);
+    }
+    const shape = entry.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+      fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    }
+    const offsets = entry.data_offsets;
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((d) => Number.isInteger(d) && d >= 0)
+    ) {
+      fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    const dims = shape as number[];
+    const needed = 4 * shapeSize(dims);
+    if (end - begin !== needed) {
+      fail(
+        `tensor '${name}' spans ${end - begin} bytes but F32 of shape ${formatShape(dims)} needs ${needed}`,
+      );
+    }
+    if (end > bodyLength) {
+      fail(
+        `tensor '${name}' ends at byte ${end} of the data but the file holds only ${bodyLength} (truncated)`,
+      );
+    }
+    const data = new Float32Array(needed / 4);
+    const start = bytes.byteOffset + body + begin;
+    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, start, needed));
+    else for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(body + begin + 4 * i, true);
+    tensors.set(name, new Tensor(data, dims));
+  }
+  return { tensors, metadata };
+}
+
+export function readSafetensors(path: string): SafetensorsFile {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseSafetensors(bytes, path);
+}
+
+/** Writes a temporary file beside `path`, flushes it to disk, then renames it over `path`. */
+export function writeSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Metadata = {}): void {
+  const bytes = serializeSafetensors(tensors, metadata);
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, 'w');
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) closeSync(fd);
+    rmSync(tmp, { force: true, recursive: true });
+    throw new Error(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The tensor `name` of a file, checked against an expected shape; errors name the tensor and file. */
+export function requireTensor(
+  file: SafetensorsFile,
+  name: string,
+  shape?: readonly number[],
+  source = 'safetensors',
+): Tensor {
+  const t = file.tensors.get(name);
+  if (!t) {
+    const expect = shape ? ` (expected ${formatShape(shape)})` : '';
+    throw new SafetensorsError(`${source}: missing tensor '${name}'${expect}`);
+  }
+  if (shape && !sameShape(t.shape, shape)) {
+    throw new SafetensorsError(
+      `${source}: tensor '${name}' has shape ${formatShape(t.shape)}, expected ${formatShape(shape)}`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Copies the tensors named `prefix + key` into a module's parameters. Every parameter must be present
+ * with its shape, and no other tensor may carry the prefix (it would mean a model of another config).
+ */
+export function loadModule(file: SafetensorsFile, module: Module, prefix = '', source = 'safetensors'): void {
+  const own = module.stateDict();
+  // every check before the first copy, so a refused file leaves the module as it was
+  const sources = [...own].map(
+    ([key, p]) => [p, requireTensor(file, prefix + key, p.shape, source)] as const,
+  );
+  for (const name of file.tensors.keys()) {
+    if (name.startsWith(prefix) && !own.has(name.slice(prefix.length))) {
+      throw new SafetensorsError(`${source}: unexpected tensor '${name}' (not a parameter of this model)`);
+    }
+  }
+  for (const [p, t] of sources) p.data.set(t.data);
+}
+
+/** The parameters of a module, keyed `prefix + state_dict key`, ready for writeSafetensors. */
+export function moduleTensors(module: Module, prefix = ''): Map<string, Tensor> {
+  return new Map([...module.stateDict()].map(([k, t]) => [prefix + k, t]));
+}

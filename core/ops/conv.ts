@@ -1,0 +1,253 @@
+// 2-D convolution and its transpose, as PyTorch defines them (cross-correlation, NCHW, weight
+// [out, in, kh, kw] for conv2d and [in, out, kh, kw] for conv_transpose2d).
+//
+// conv2d lays every input window of the whole batch out as a column (im2col), so the convolution is one
+// matrix product W [Cout, Cin kh kw] x cols [Cin kh kw, B Hout Wout]: a single big gemm per layer.
+// Its backward is two more products: dW = dY cols^T, and dcols = W^T dY folded back onto the input
+// by col2im (the adjoint of im2col).
+// conv_transpose2d *is* that input-gradient map: its forward is conv2d's dx computation and its
+// backward uses conv2d's forward, which makes it short and correct by construction.
+import { allocate, opResult, resultDtype, Tensor, type DType, type Storage } from '../tensor.ts';
+import { formatShape } from '../shape.ts';
+import { kernel, type ConvGeometry } from '../kernels/registry.ts';
+import '../kernels/ts.ts';
+import '../kernels/ts-conv.ts';
+
+export type Pair = number | readonly [number, number];
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns at the bottom/right of the output, to pick one of the sizes a stride allows. */
+  outputPadding?: Pair;
+}
+
+function pair(op: string, name: string, v: Pair, min: number): [number, number] {
+  const p: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (!p.every((d) => Number.isInteger(d) && d >= min)) {
+    throw new Error(`${op}: ${name} must be an integer >= ${min} (or a pair of them), got ${String(v)}`);
+  }
+  return p;
+}
+
+function dataAs(t: Tensor, dtype: DType): Storage {
+  return t.dtype === dtype ? t.data : Float64Array.from(t.data);
+}
+
+/** [B, C, P] -> [C, B, P]: the batch-major activations as the channel-major matrix the gemm wants. */
+function toChannelMajor(src: Storage, batch: number, channels: number, plane: number): Storage {
+  if (batch === 1) return src;
+  const out = allocate(src instanceof Float64Array ? 'float64' : 'float32', src.length);
+  for (let b = 0; b < batch; b++)
+    for (let c = 0; c < channels; c++)
+      out.set(
+        src.subarray((b * channels + c) * plane, (b * channels + c + 1) * plane),
+        (c * batch + b) * plane,
+      );
+  return out;
+}
+
+/** [C, B, P] -> [B, C, P], adding bias[c] on the way. */
+function toBatchMajor(src: Storage, batch: number, channels: number, plane: number, bias: Storage | null) {
+  const out = allocate(src instanceof Float64Array ? 'float64' : 'float32', src.length);
+  for (let c = 0; c < channels; c++) {
+    const shift = bias === null ? 0 : bias[c];
+    for (let b = 0; b < batch; b++) {
+      const from = (c * batch + b) * plane;
+      const to = (b * channels + c) * plane;
+      for (let p = 0; p < plane; p++) out[to + p] = src[from + p] + shift;
+    }
+  }
+  return out;
+}
+
+/** d(loss)/d(bias[c]) = the sum of the output gradient over the batch and positions of channel c. */
+function biasGrad(g: Storage, bias: Tensor, batch: number, channels: number, plane: number): void {
+  const gb = allocate(bias.dtype, channels);
+  for (let b = 0; b < batch; b++) {
+    for (let c = 0; c < channels; c++) {
+      let acc = 0;
+      const o = (b * channels + c) * plane;
+      for (let p = 0; p < plane; p++) acc += g[o + p];
+      gb[c] += acc;
+    }
+  }
+  bias.accumulateGrad(gb);
+}
+
+/** The shared argument checks: x [B, C, H, W], a 4-D weight, a bias of `outChannels` or none. */
+function checkInputs(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, inAxis: number) {
+  if (x.ndim !== 4)
+    throw new Error(`${op}: input must be [batch, channels, height, width], got ${formatShape(x.shape)}`);
+  if (weight.ndim !== 4 || weight.shape[inAxis] !== x.shape[1]) {
+    const layout = inAxis === 1 ? '[out, in, kh, kw]' : '[in, out, kh, kw]';
+    throw new Error(
+      `${op}: weight ${formatShape(weight.shape)} (${layout}) does not match input ${formatShape(x.shape)} with ${x.shape[1]} channels`,
+    );
+  }
+  const outChannels = weight.shape[1 - inAxis];
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outChannels)) {
+    throw new Error(`${op}: bias ${formatShape(bias.shape)} does not match ${outChannels} output channels`);
+  }
+  return outChannels;
+}
+
+/** PyTorch's F.conv2d: out[b, o, y, x] = bias[o] + sum_{c,i,j} w[o, c, i, j] xpad[b, c, y s + i, x s + j]. */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  const cout = checkInputs(op, x, weight, bias, 1);
+  const [strideH, strideW] = pair(op, 'stride', opts.stride ?? 1, 1);
+  const [padH, padW] = pair(op, 'padding', opts.padding ?? 0, 0);
+  const [batch, channels, height, width] = x.shape;
+  const [kh, kw] = [weight.shape[2], weight.shape[3]];
+  const outH = Math.floor((height + 2 * padH - kh) / strideH) + 1;
+  const outW = Math.floor((width + 2 * padW - kw) / strideW) + 1;
+  if (outH < 1 || outW < 1) {
+    throw new Error(
+      `${op}: input ${formatShape(x.shape)} padded by ${padH}x${padW} is smaller than the ${kh}x${kw} kernel`,
+    );
+  }
+  const geo: ConvGeometry = {
+    batch,
+    channels,
+    height,
+    width,
+    kh,
+    kw,
+    strideH,
+    strideW,
+    padH,
+    padW,
+    outH,
+    outW,
+  };
+  const dtype = resultDtype(x, weight, ...(bias ? [bias] : []));
+  const f64 = dtype === 'float64';
+  const [gemm, im2col, col2im] = [kernel('gemm', f64), kernel('im2col', f64), kernel('col2im', f64)];
+  const X = dataAs(x, dtype);
+  const W = dataAs(weight, dtype);
+  const K = channels * kh * kw;
+  const plane = outH * outW;
+  const N = batch * plane;
+  const windows = () => {
+    const cols = allocate(dtype, K * N);
+    im2col({ ...geo, x: X, cols });
+    return cols;
+  };
+  const y = allocate(dtype, cout * N); // [Cout, B, P] = W [Cout, K] cols [K, B P]
+  gemm({ a: W, b: windows(), c: y, m: cout, n: N, k: K, transA: false, transB: false, accumulate: false });
+  const out = toBatchMajor(y, batch, cout, plane, bias ? dataAs(bias, dtype) : null);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
+    const gT = toChannelMajor(g, batch, cout, plane); // dY as [Cout, B P]
+    if (weight.requiresGrad) {
+      const gw = allocate(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
+      gemm({
+        a: gT,
+        b: windows(),
+        c: gw,
+        m: cout,
+        n: K,
+        k: N,
+        transA: false,
+        transB: true,
+        accumulate: false,
+      });
+      weight.accumulateGrad(gw);
+    }
+    if (x.requiresGrad) {
+      const gcols = allocate(dtype, K * N); // dcols = W^T dY, then folded back onto the pixels
+      gemm({ a: W, b: gT, c: gcols, m: K, n: N, k: cout, transA: true, transB: false, accumulate: false });
+      const gx = allocate(x.dtype, x.size);
+      col2im({ ...geo, x: gx, cols: gcols });
+      x.accumulateGrad(gx);
+    }
+    if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, plane);
+  });
+}
+
+/**
+ * PyTorch's F.conv_transpose2d with weight [in, out, kh, kw]: the gradient of conv2d(., weight) with
+ * respect to its input, so every input pixel scatters w[c, :, :, :] x[b, c, y, x] onto the output
+ * window at (y s - p, x s - p). Output size (H - 1) s - 2 p + k + outputPadding.
+ */
+export function convTranspose2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  opts: ConvTranspose2dOptions = {},
+): Tensor {
+  const op = 'convTranspose2d';
+  const cout = checkInputs(op, x, weight, bias, 0);
+  const [strideH, strideW] = pair(op, 'stride', opts.stride ?? 1, 1);
+  const [padH, padW] = pair(op, 'padding', opts.padding ?? 0, 0);
+  const [extraH, extraW] = pair(op, 'outputPadding', opts.outputPadding ?? 0, 0);
+  if (extraH >= strideH || extraW >= strideW) {
+    throw new Error(
+      `${op}: outputPadding ${extraH}x${extraW} must be smaller than the stride ${strideH}x${strideW}`,
+    );
+  }
+  const [batch, cin, inH, inW] = x.shape;
+  const [kh, kw] = [weight.shape[2], weight.shape[3]];
+  const outH = (inH - 1) * strideH - 2 * padH + kh + extraH;
+  const outW = (inW - 1) * strideW - 2 * padW + kw + extraW;
+  if (outH < 1 || outW < 1) {
+    throw new Error(
+      `${op}: input ${formatShape(x.shape)} gives an empty output (${outH}x${outW}) with padding ${padH}x${padW}`,
+    );
+  }
+  // The conv2d this is the adjoint of: input = our output [B, Cout, outH, outW], positions = our input.
+  const geo: ConvGeometry = {
+    batch,
+    channels: cout,
+    height: outH,
+    width: outW,
+    kh,
+    kw,
+    strideH,
+    strideW,
+    padH,
+    padW,
+    outH: inH,
+    outW: inW,
+  };
+  const dtype = resultDtype(x, weight, ...(bias ? [bias] : []));
+  const f64 = dtype === 'float64';
+  const [gemm, im2col, col2im] = [kernel('gemm', f64), kernel('im2col', f64), kernel('col2im', f64)];
+  const W = dataAs(weight, dtype); // [Cin, K] with K = Cout kh kw
+  const K = cout * kh * kw;
+  const plane = inH * inW;
+  const N = batch * plane;
+  const xT = toChannelMajor(dataAs(x, dtype), batch, cin, plane); // [Cin, B P]
+  const cols = allocate(dtype, K * N); // W^T x, folded onto the output pixels
+  gemm({ a: W, b: xT, c: cols, m: K, n: N, k: cin, transA: true, transB: false, accumulate: false });
+  const out = allocate(dtype, batch * cout * outH * outW);
+  col2im({ ...geo, x: out, cols });
+  if (bias) {
+    const outPlane = outH * outW;
+    for (let b = 0; b < batch; b++)
+      for (let c = 0; c < cout; c++) {
+        const o = (b * cout + c) * outPlane;
+        for (let p = 0; p < outPlane; p++) out[o + p] += bias.data[c];
+      }
+  }
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
+    const gcols = allocate(dtype, K * N); // the windows of dY: conv2d's forward
+    im2col({ ...geo, x: g, cols: gcols });
+    if (x.requiresGrad) {
+      const gxT = allocate(dtype, cin * N); // dx = W dY-windows, [Cin, B P]
+      gemm({ a: W, b: gcols, c: gxT, m: cin, n: N, k: K, transA: false, transB: false, accumulate: false });
+      x.accumulateGrad(toBatchMajor(gxT, batch, cin, plane, null));
+    }
+    if (weight.requiresGrad) {
+      const gw = allocate(weight.dtype, weight.size); // dW = x dY-windows^T, [Cin, K]
+      gemm({ a: xT, b: gcols, c: gw, m: cin, n: K, k: N, transA: false, transB: true, accumulate: false });
+      weight.accumulateGrad(gw);
+    }
+    if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, outH * outW);
+  });
+}

@@ -1,0 +1,59 @@
+// Group normalisation (Wu & He 2018), as torch.nn.functional.group_norm: the channels of each sample are
+// split into `groups` groups, each normalised to zero mean and unit (biased) variance over its channels
+// and positions, then scaled and shifted per channel. One fused kernel forward, one backward.
+import { allocate, opResult, resultDtype, Tensor } from '../tensor.ts';
+import { formatShape } from '../shape.ts';
+import { kernel } from '../kernels/registry.ts';
+import '../kernels/ts-norm.ts';
+
+/** x [batch, channels, ...]; weight and bias [channels] or null. */
+export function groupNorm(
+  x: Tensor,
+  groups: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps = 1e-5,
+): Tensor {
+  const op = 'groupNorm';
+  if (x.ndim < 2) throw new Error(`${op}: input must be [batch, channels, ...], got ${formatShape(x.shape)}`);
+  const [batch, channels] = x.shape;
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+    throw new Error(
+      `${op}: ${channels} channels of input ${formatShape(x.shape)} cannot be split into ${groups} groups`,
+    );
+  }
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (t && (t.ndim !== 1 || t.shape[0] !== channels)) {
+      throw new Error(
+        `${op}: ${name} ${formatShape(t.shape)} does not match the ${channels} channels of ${formatShape(x.shape)}`,
+      );
+    }
+  }
+  const dtype = resultDtype(x, ...(weight ? [weight] : []), ...(bias ? [bias] : []));
+  const f64 = dtype === 'float64';
+  const as = (t: Tensor) => (t.dtype === dtype ? t.data : Float64Array.from(t.data));
+  const X = as(x);
+  const W = weight ? as(weight) : null;
+  const spatial = x.size / (batch * channels);
+  const dims = { batch, channels, spatial, groups };
+  const out = allocate(dtype, x.size);
+  const mean = allocate(dtype, batch * groups);
+  const rstd = allocate(dtype, batch * groups);
+  kernel(
+    'groupNormForward',
+    f64,
+  )({ ...dims, x: X, weight: W, bias: bias ? as(bias) : null, eps, out, mean, rstd });
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  return opResult(op, out, x.shape, inputs, (g) => {
+    const gx = x.requiresGrad ? allocate(dtype, x.size) : null;
+    const gWeight = weight?.requiresGrad ? allocate(dtype, channels) : null;
+    const gBias = bias?.requiresGrad ? allocate(dtype, channels) : null;
+    kernel('groupNormBackward', f64)({ ...dims, x: X, weight: W, mean, rstd, gy: g, gx, gWeight, gBias });
+    if (gx) x.accumulateGrad(gx);
+    if (gWeight) weight?.accumulateGrad(gWeight);
+    if (gBias) bias?.accumulateGrad(gBias);
+  });
+}
