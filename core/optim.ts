@@ -1,6 +1,8 @@
 // Optimisers with PyTorch's defaults and update rules (torch.optim.SGD, Adam, AdamW), so that a
 // learning rate tuned for the reference scripts means the same thing here.
 import { allocate, Tensor, type Storage } from './tensor.ts';
+import { kernel } from './kernels/registry.ts';
+import './kernels/ts.ts';
 
 export abstract class Optimizer {
   lr: number;
@@ -101,18 +103,22 @@ export class Adam extends Optimizer {
 
   protected update(index: number, p: Storage, g: Storage): void {
     const { beta1: b1, beta2: b2, eps, lr, weightDecay: wd, stepCount: t } = this;
-    const m = this.m[index];
-    const v = this.v[index];
-    const stepSize = lr / (1 - Math.pow(b1, t));
-    const sqrtBc2 = Math.sqrt(1 - Math.pow(b2, t));
-    const decay = this.decoupled ? 1 - lr * wd : 1;
-    const l2 = this.decoupled ? 0 : wd;
-    for (let i = 0; i < p.length; i++) {
-      const gi = g[i] + l2 * p[i];
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      p[i] = p[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
-    }
+    kernel(
+      'adamUpdate',
+      p instanceof Float64Array,
+    )({
+      p,
+      g,
+      m: this.m[index],
+      v: this.v[index],
+      b1,
+      b2,
+      eps,
+      l2: this.decoupled ? 0 : wd,
+      decay: this.decoupled ? 1 - lr * wd : 1,
+      stepSize: lr / (1 - Math.pow(b1, t)),
+      sqrtBc2: Math.sqrt(1 - Math.pow(b2, t)),
+    });
   }
 
   stateBuffers(): Map<string, Storage> {

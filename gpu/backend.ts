@@ -5,7 +5,7 @@
 // machine their threads did not repay the extra copies (see README, "Backends"), and WebGPU has no
 // synchronous readback at all.
 import { GPU } from 'gpu.js';
-import { registerBackend, type GemmArgs } from '../core/kernels/registry.ts';
+import { registerBackend, type AdamArgs, type GemmArgs } from '../core/kernels/registry.ts';
 import { GpuKernels } from './kernels.ts';
 
 export const SYNC_GPU_MODES = ['gpu', 'cpu', 'webasm', 'webgl2', 'webgl', 'headlessgl'] as const;
@@ -31,5 +31,8 @@ function sync(result: void | Promise<void>): void {
 registerBackend('gpu', {
   gemm(args: GemmArgs) {
     sync(gpuKernels().gemm(args));
+  },
+  adamUpdate(args: AdamArgs) {
+    sync(gpuKernels().adam(args));
   },
 });

@@ -8,7 +8,7 @@
 // Every method here returns its result, or a Promise of it when the GPU instance runs in async mode
 // (webgpu, or webasm with threads); the synchronous backend in backend.ts uses sync modes only.
 import { GPU, type IKernelRunShortcut, type KernelOutput } from 'gpu.js';
-import type { GemmArgs } from '../core/kernels/registry.ts';
+import type { AdamArgs, GemmArgs } from '../core/kernels/registry.ts';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -39,20 +39,6 @@ const ADAM_P_SOURCE = `function (p, m, v, decay, stepSize, sqrtBc2) {
   const denom = Math.sqrt(v[this.thread.x]) / sqrtBc2 + this.constants.eps;
   return p[this.thread.x] * decay - stepSize * m[this.thread.x] / denom;
 }`;
-
-export type AdamArgs = {
-  p: Float32Array;
-  g: Float32Array;
-  m: Float32Array;
-  v: Float32Array;
-  b1: number;
-  b2: number;
-  eps: number;
-  l2: number;
-  decay: number;
-  stepSize: number;
-  sqrtBc2: number;
-};
 
 function flat(out: KernelOutput): Float32Array {
   if (out instanceof Float32Array) return out;
@@ -129,7 +115,10 @@ export class GpuKernels {
   }
 
   adam(args: AdamArgs): MaybePromise<void> {
-    const { p, g, m, v } = args;
+    const [p, g, m, v] = [args.p, args.g, args.m, args.v].map((a) => {
+      if (!(a instanceof Float32Array)) throw new Error('gpu adam: float32 arrays only');
+      return a;
+    });
     const n = p.length;
     const c = { b1: args.b1, b2: args.b2, l2: args.l2 };
     const mNew = this.kernel(ADAM_M_SOURCE, 'adamM', n, c)(m, g, p) as KernelOutput | Promise<KernelOutput>;

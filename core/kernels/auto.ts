@@ -39,6 +39,7 @@ const SPECS: { [K in KernelName]: Spec<K> } = {
   },
   softmaxForward: { key: (a) => `${a.rows}x${a.cols}`, outputs: (a) => [a.out] },
   softmaxBackward: { key: (a) => `${a.rows}x${a.cols}`, outputs: (a) => [a.gx] },
+  adamUpdate: { key: (a) => `${a.p.length}`, outputs: (a) => [a.p, a.m, a.v] },
 };
 
 const CACHE_DIR = join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
@@ -107,7 +108,14 @@ export class AutoSelector {
     const report: string[] = [];
     for (const [backend, impl] of impls) {
       restore();
+      const w = performance.now();
       impl(args); // warm-up: compiles the gpu.js kernel, grows the wasm memory, starts threads
+      const warm = performance.now() - w;
+      if (warm > 4 * bestTime) {
+        // hopeless even allowing for its compile: do not spend more time on it
+        report.push(`${backend} >${(warm * 1000).toFixed(0)}us`);
+        continue;
+      }
       const times: number[] = [];
       const start = performance.now();
       while (times.length < 3 || (times.length < 15 && performance.now() - start < 5)) {

@@ -95,6 +95,25 @@ export interface SoftmaxBackwardArgs {
   cols: number;
 }
 
+/**
+ * One Adam step in place (Kingma & Ba 2015, PyTorch's arrangement): with gi = g + l2 p,
+ * m = b1 m + (1 - b1) gi, v = b2 v + (1 - b2) gi^2, p = p decay - stepSize m / (sqrt(v) / sqrtBc2 + eps),
+ * where stepSize = lr / (1 - b1^t), sqrtBc2 = sqrt(1 - b2^t), decay = 1 - lr wd for AdamW (else 1).
+ */
+export interface AdamArgs {
+  p: Storage;
+  g: Storage;
+  m: Storage;
+  v: Storage;
+  b1: number;
+  b2: number;
+  eps: number;
+  l2: number;
+  decay: number;
+  stepSize: number;
+  sqrtBc2: number;
+}
+
 export interface KernelSet {
   gemm(args: GemmArgs): void;
   im2col(args: Im2colArgs): void;
@@ -103,6 +122,7 @@ export interface KernelSet {
   groupNormBackward(args: GroupNormBackwardArgs): void;
   softmaxForward(args: SoftmaxArgs): void;
   softmaxBackward(args: SoftmaxBackwardArgs): void;
+  adamUpdate(args: AdamArgs): void;
 }
 
 export type KernelName = keyof KernelSet;

@@ -16,6 +16,7 @@ const KERNELS: KernelName[] = [
   'groupNormBackward',
   'softmaxForward',
   'softmaxBackward',
+  'adamUpdate',
 ];
 
 export function defaultBackend(): string {

@@ -1,7 +1,7 @@
 // The reference kernels in plain TypeScript. They are what every other backend is checked against, so
 // they stay simple, but not naive: no allocation inside loops, and the one that matters most (gemm)
 // keeps a 4x4 block of C in local variables so each loaded element of A and B is used four times.
-import { registerBackend, type GemmArgs } from './registry.ts';
+import { registerBackend, type AdamArgs, type GemmArgs } from './registry.ts';
 
 /**
  * C[m,n] (+)= op(A) op(B). Every layout is read through strides: element (i, p) of op(A) is
@@ -79,4 +79,13 @@ function store4(
   }
 }
 
-registerBackend('ts', { gemm: gemmTs });
+export function adamTs({ p, g, m, v, b1, b2, eps, l2, decay, stepSize, sqrtBc2 }: AdamArgs): void {
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] + l2 * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    p[i] = p[i] * decay - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtBc2 + eps);
+  }
+}
+
+registerBackend('ts', { gemm: gemmTs, adamUpdate: adamTs });
