@@ -70,4 +70,113 @@ for (const backend of listBackends()) {
   });
 }
 
+const geometries = [
+  {
+    batch: 2,
+    channels: 3,
+    height: 7,
+    width: 9,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padH: 1,
+    padW: 1,
+    cout: 5,
+  },
+  {
+    batch: 3,
+    channels: 4,
+    height: 8,
+    width: 8,
+    kh: 4,
+    kw: 4,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+    cout: 6,
+  },
+  {
+    batch: 1,
+    channels: 2,
+    height: 5,
+    width: 6,
+    kh: 2,
+    kw: 3,
+    strideH: 1,
+    strideW: 2,
+    padH: 0,
+    padW: 2,
+    cout: 3,
+  },
+  {
+    batch: 4,
+    channels: 8,
+    height: 6,
+    width: 6,
+    kh: 1,
+    kw: 1,
+    strideH: 1,
+    strideW: 1,
+    padH: 0,
+    padW: 0,
+    cout: 9,
+  },
+  {
+    batch: 2,
+    channels: 17,
+    height: 14,
+    width: 14,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padH: 1,
+    padW: 1,
+    cout: 33,
+  },
+].map((g) => ({
+  ...g,
+  outH: Math.floor((g.height + 2 * g.padH - g.kh) / g.strideH) + 1,
+  outW: Math.floor((g.width + 2 * g.padW - g.kw) / g.strideW) + 1,
+}));
+
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  if (!own.conv2dForward || backend === 'ts') continue;
+  const ref = backendKernels('ts');
+  test(`${backend} conv2d forward, backward-filter and backward-input equal the ts kernels`, () => {
+    const rng = new Rng(5);
+    for (const g of geometries) {
+      const K = g.channels * g.kh * g.kw;
+      const N = g.batch * g.outH * g.outW;
+      const x = rng.randn([g.batch * g.channels * g.height * g.width]).data as Float32Array;
+      const w = rng.randn([g.cout * K]).data as Float32Array;
+      const gy = rng.randn([g.cout * N]).data as Float32Array;
+      const gx0 = rng.randn([x.length]).data as Float32Array;
+      const close = (got: Float32Array, want: Float32Array, what: string) => {
+        for (let i = 0; i < want.length; i++) {
+          assert.ok(
+            Math.abs(got[i] - want[i]) < 1e-4 * (1 + Math.abs(want[i])),
+            `${what} ${JSON.stringify(g)} [${i}]: ${got[i]} vs ${want[i]}`,
+          );
+        }
+      };
+      const [out, outRef] = [new Float32Array(g.cout * N), new Float32Array(g.cout * N)];
+      own.conv2dForward?.({ ...g, x, w, out });
+      ref.conv2dForward?.({ ...g, x, w, out: outRef });
+      close(out, outRef, 'forward');
+      const [gw, gwRef] = [new Float32Array(g.cout * K), new Float32Array(g.cout * K)];
+      own.conv2dBackwardFilter?.({ ...g, x, gy, gw });
+      ref.conv2dBackwardFilter?.({ ...g, x, gy, gw: gwRef });
+      close(gw, gwRef, 'backward filter');
+      const [gx, gxRef] = [gx0.slice(), gx0.slice()]; // accumulates into what is there
+      own.conv2dBackwardInput?.({ ...g, w, gy, gx });
+      ref.conv2dBackwardInput?.({ ...g, w, gy, gx: gxRef });
+      close(gx, gxRef, 'backward input');
+    }
+  });
+}
+
 test.run();

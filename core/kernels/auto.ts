@@ -29,6 +29,9 @@ const SPECS: { [K in KernelName]: Spec<K> } = {
   },
   im2col: { key: geometry, outputs: (a) => [a.cols] },
   col2im: { key: geometry, outputs: (a) => [a.x] },
+  conv2dForward: { key: (a) => `${geometry(a)}o${a.cout}`, outputs: (a) => [a.out] },
+  conv2dBackwardFilter: { key: (a) => `${geometry(a)}o${a.cout}`, outputs: (a) => [a.gw] },
+  conv2dBackwardInput: { key: (a) => `${geometry(a)}o${a.cout}`, outputs: (a) => [a.gx] },
   groupNormForward: {
     key: (a) => `${a.batch}x${a.channels}x${a.spatial}g${a.groups}`,
     outputs: (a) => [a.out, a.mean, a.rstd],

@@ -48,6 +48,36 @@ export interface Im2colArgs extends ConvGeometry {
   cols: Storage;
 }
 
+/**
+ * The three products of a convolution layer over a batch, in the geometry of conv2d: images x
+ * [batch, channels, height, width], weight w [cout, channels kh kw], and output-side matrices
+ * channel-major [cout, batch outH outW] (the layout a single gemm produces).
+ *   forward:         out = w im2col(x)
+ *   backward filter: gw = gy im2col(x)^T
+ *   backward input:  gx += col2im(w^T gy)
+ * conv_transpose2d is the same three with the roles of forward and backward-input swapped.
+ */
+export interface ConvForwardArgs extends ConvGeometry {
+  x: Storage;
+  w: Storage;
+  out: Storage;
+  cout: number;
+}
+
+export interface ConvBackwardFilterArgs extends ConvGeometry {
+  x: Storage;
+  gy: Storage;
+  gw: Storage;
+  cout: number;
+}
+
+export interface ConvBackwardInputArgs extends ConvGeometry {
+  w: Storage;
+  gy: Storage;
+  gx: Storage;
+  cout: number;
+}
+
 /** GroupNorm over x [batch, channels, spatial]: statistics per (sample, group of channels/groups). */
 export interface GroupNormArgs {
   x: Storage;
@@ -118,6 +148,9 @@ export interface KernelSet {
   gemm(args: GemmArgs): void;
   im2col(args: Im2colArgs): void;
   col2im(args: Im2colArgs): void;
+  conv2dForward(args: ConvForwardArgs): void;
+  conv2dBackwardFilter(args: ConvBackwardFilterArgs): void;
+  conv2dBackwardInput(args: ConvBackwardInputArgs): void;
   groupNormForward(args: GroupNormForwardArgs): void;
   groupNormBackward(args: GroupNormBackwardArgs): void;
   softmaxForward(args: SoftmaxArgs): void;

@@ -3,10 +3,18 @@
 // cols row by row (one (c, i, j) tap of the kernel at a time), so writes to cols are sequential, and
 // they compute the range of output columns whose tap lands inside the image once per row instead of
 // testing every pixel.
-import { registerBackend, type Im2colArgs } from './registry.ts';
+import { allocate, dtypeOf } from '../tensor.ts';
+import {
+  kernel,
+  registerBackend,
+  type ConvBackwardFilterArgs,
+  type ConvBackwardInputArgs,
+  type ConvForwardArgs,
+  type Im2colArgs,
+} from './registry.ts';
 
 /** The output positions o in [lo, hi) for which o * stride - pad + tap lies in [0, size). */
-function validRange(tap: number, size: number, stride: number, pad: number, outSize: number) {
+export function validRange(tap: number, size: number, stride: number, pad: number, outSize: number) {
   const lo = Math.min(outSize, Math.max(0, Math.ceil((pad - tap) / stride)));
   const hi = Math.max(lo, Math.min(outSize, Math.floor((size - 1 + pad - tap) / stride) + 1));
   return [lo, hi];
@@ -25,16 +33,16 @@ export function im2colTs(args: Im2colArgs): void {
         for (let b = 0; b < batch; b++) {
           const image = (b * channels + c) * height * width;
           const start = row * n + b * plane;
-          cols.fill(0, start, start + oyLo * outW); // rows of the window above the image
+          // plain loops: short rows, and a subarray per row would allocate millions of small objects
+          for (let o = start; o < start + oyLo * outW; o++) cols[o] = 0; // window rows above the image
           for (let oy = oyLo; oy < oyHi; oy++) {
             const dst = start + oy * outW;
             const src = image + (oy * strideH - padH + i) * width - padW + j;
-            cols.fill(0, dst, dst + oxLo);
-            if (strideW === 1) cols.set(x.subarray(src + oxLo, src + oxHi), dst + oxLo);
-            else for (let ox = oxLo; ox < oxHi; ox++) cols[dst + ox] = x[src + ox * strideW];
-            cols.fill(0, dst + oxHi, dst + outW);
+            for (let ox = 0; ox < oxLo; ox++) cols[dst + ox] = 0;
+            for (let ox = oxLo; ox < oxHi; ox++) cols[dst + ox] = x[src + ox * strideW];
+            for (let ox = oxHi; ox < outW; ox++) cols[dst + ox] = 0;
           }
-          cols.fill(0, start + oyHi * outW, start + plane); // and below it
+          for (let o = start + oyHi * outW; o < start + plane; o++) cols[o] = 0; // and below it
         }
       }
     }
@@ -65,4 +73,49 @@ export function col2imTs(args: Im2colArgs): void {
   }
 }
 
-registerBackend('ts', { im2col: im2colTs, col2im: col2imTs });
+// The convolution products composed from the kernels above and gemm, each taken from the registry, so
+// a backend that accelerates only gemm (or only im2col) still speeds up every convolution.
+
+export function conv2dForwardTs(a: ConvForwardArgs): void {
+  const f64 = a.x instanceof Float64Array;
+  const K = a.channels * a.kh * a.kw;
+  const N = a.batch * a.outH * a.outW;
+  const cols = allocate(dtypeOf(a.x), K * N);
+  kernel('im2col', f64)({ ...a, cols });
+  kernel(
+    'gemm',
+    f64,
+  )({ a: a.w, b: cols, c: a.out, m: a.cout, n: N, k: K, transA: false, transB: false, accumulate: false });
+}
+
+export function conv2dBackwardFilterTs(a: ConvBackwardFilterArgs): void {
+  const f64 = a.x instanceof Float64Array;
+  const K = a.channels * a.kh * a.kw;
+  const N = a.batch * a.outH * a.outW;
+  const cols = allocate(dtypeOf(a.x), K * N);
+  kernel('im2col', f64)({ ...a, cols });
+  kernel(
+    'gemm',
+    f64,
+  )({ a: a.gy, b: cols, c: a.gw, m: a.cout, n: K, k: N, transA: false, transB: true, accumulate: false });
+}
+
+export function conv2dBackwardInputTs(a: ConvBackwardInputArgs): void {
+  const f64 = a.gy instanceof Float64Array;
+  const K = a.channels * a.kh * a.kw;
+  const N = a.batch * a.outH * a.outW;
+  const cols = allocate(dtypeOf(a.gy), K * N);
+  kernel(
+    'gemm',
+    f64,
+  )({ a: a.w, b: a.gy, c: cols, m: K, n: N, k: a.cout, transA: true, transB: false, accumulate: false });
+  kernel('col2im', f64)({ ...a, x: a.gx, cols });
+}
+
+registerBackend('ts', {
+  im2col: im2colTs,
+  col2im: col2imTs,
+  conv2dForward: conv2dForwardTs,
+  conv2dBackwardFilter: conv2dBackwardFilterTs,
+  conv2dBackwardInput: conv2dBackwardInputTs,
+});

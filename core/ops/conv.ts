@@ -126,43 +126,24 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   };
   const dtype = resultDtype(x, weight, ...(bias ? [bias] : []));
   const f64 = dtype === 'float64';
-  const [gemm, im2col, col2im] = [kernel('gemm', f64), kernel('im2col', f64), kernel('col2im', f64)];
   const X = dataAs(x, dtype);
   const W = dataAs(weight, dtype);
-  const K = channels * kh * kw;
   const plane = outH * outW;
   const N = batch * plane;
-  const windows = () => {
-    const cols = allocate(dtype, K * N);
-    im2col({ ...geo, x: X, cols });
-    return cols;
-  };
-  const y = allocate(dtype, cout * N); // [Cout, B, P] = W [Cout, K] cols [K, B P]
-  gemm({ a: W, b: windows(), c: y, m: cout, n: N, k: K, transA: false, transB: false, accumulate: false });
+  const y = allocate(dtype, cout * N); // [Cout, B P] = W [Cout, K] cols [K, B P]
+  kernel('conv2dForward', f64)({ ...geo, x: X, w: W, out: y, cout });
   const out = toBatchMajor(y, batch, cout, plane, bias ? dataAs(bias, dtype) : null);
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
     const gT = toChannelMajor(g, batch, cout, plane); // dY as [Cout, B P]
     if (weight.requiresGrad) {
       const gw = allocate(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
-      gemm({
-        a: gT,
-        b: windows(),
-        c: gw,
-        m: cout,
-        n: K,
-        k: N,
-        transA: false,
-        transB: true,
-        accumulate: false,
-      });
+      kernel('conv2dBackwardFilter', f64)({ ...geo, x: X, gy: gT, gw, cout });
       weight.accumulateGrad(gw);
     }
     if (x.requiresGrad) {
-      const gcols = allocate(dtype, K * N); // dcols = W^T dY, then folded back onto the pixels
-      gemm({ a: W, b: gT, c: gcols, m: K, n: N, k: cout, transA: true, transB: false, accumulate: false });
-      const gx = allocate(x.dtype, x.size);
-      col2im({ ...geo, x: gx, cols: gcols });
+      const gx = allocate(x.dtype, x.size); // dcols = W^T dY, folded back onto the pixels
+      kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: gT, gx, cout });
       x.accumulateGrad(gx);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, plane);
@@ -216,16 +197,11 @@ export function convTranspose2d(
   };
   const dtype = resultDtype(x, weight, ...(bias ? [bias] : []));
   const f64 = dtype === 'float64';
-  const [gemm, im2col, col2im] = [kernel('gemm', f64), kernel('im2col', f64), kernel('col2im', f64)];
-  const W = dataAs(weight, dtype); // [Cin, K] with K = Cout kh kw
-  const K = cout * kh * kw;
+  const W = dataAs(weight, dtype); // [Cin, K] with K = Cout kh kw: the adjoint conv's [cout, K] weight
   const plane = inH * inW;
-  const N = batch * plane;
   const xT = toChannelMajor(dataAs(x, dtype), batch, cin, plane); // [Cin, B P]
-  const cols = allocate(dtype, K * N); // W^T x, folded onto the output pixels
-  gemm({ a: W, b: xT, c: cols, m: K, n: N, k: cin, transA: true, transB: false, accumulate: false });
-  const out = allocate(dtype, batch * cout * outH * outW);
-  col2im({ ...geo, x: out, cols });
+  const out = allocate(dtype, batch * cout * outH * outW); // col2im(W^T x): the adjoint conv's input gradient
+  kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: xT, gx: out, cout: cin });
   if (bias) {
     const outPlane = outH * outW;
     for (let b = 0; b < batch; b++)
@@ -236,16 +212,14 @@ export function convTranspose2d(
   }
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
-    const gcols = allocate(dtype, K * N); // the windows of dY: conv2d's forward
-    im2col({ ...geo, x: g, cols: gcols });
     if (x.requiresGrad) {
-      const gxT = allocate(dtype, cin * N); // dx = W dY-windows, [Cin, B P]
-      gemm({ a: W, b: gcols, c: gxT, m: cin, n: N, k: K, transA: false, transB: false, accumulate: false });
+      const gxT = allocate(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
+      kernel('conv2dForward', f64)({ ...geo, x: g, w: W, out: gxT, cout: cin });
       x.accumulateGrad(toBatchMajor(gxT, batch, cin, plane, null));
     }
     if (weight.requiresGrad) {
-      const gw = allocate(weight.dtype, weight.size); // dW = x dY-windows^T, [Cin, K]
-      gemm({ a: xT, b: gcols, c: gw, m: cin, n: K, k: N, transA: false, transB: true, accumulate: false });
+      const gw = allocate(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]
+      kernel('conv2dBackwardFilter', f64)({ ...geo, x: g, gy: xT, gw, cout: cin });
       weight.accumulateGrad(gw);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, outH * outW);

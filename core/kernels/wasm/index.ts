@@ -1,8 +1,10 @@
 // The 'wasm' backend: hand-assembled WebAssembly SIMD kernels, multi-threaded across the machine's
 // cores. Registered only where the engine validates SIMD; created lazily on the first call.
 import { availableParallelism } from 'node:os';
-import { registerBackend, type GemmArgs } from '../registry.ts';
-import { WasmGemm, wasmSimdSupported } from './gemm.ts';
+import type { Storage } from '../../tensor.ts';
+import { registerBackend } from '../registry.ts';
+import { gemmModuleBytes } from './gemm-module.ts';
+import { WasmEngine } from './engine.ts';
 
 /** Threads for the wasm kernels: DIFFUSION_THREADS, else one per core (at most 4). */
 export function wasmThreads(): number {
@@ -10,22 +12,33 @@ export function wasmThreads(): number {
   return Number.isInteger(env) && env >= 1 ? env : Math.min(4, availableParallelism());
 }
 
-let instance: WasmGemm | null = null;
+/** Whether this JavaScript engine runs WebAssembly SIMD (validated on the kernels' own module). */
+function simdSupported(): boolean {
+  try {
+    return WebAssembly.validate(gemmModuleBytes(false, 1));
+  } catch {
+    return false;
+  }
+}
 
-export const wasmAvailable = wasmSimdSupported();
+export const wasmAvailable = simdSupported();
+
+let instance: WasmEngine | null = null;
+
+/** The engine, created on first use; float64 operands are refused (they run on the ts backend). */
+function engine(...arrays: Storage[]): WasmEngine {
+  if (!arrays.every((a) => a instanceof Float32Array)) {
+    throw new Error('wasm kernels: float32 operands only (float64 runs on the ts backend)');
+  }
+  instance ??= new WasmEngine(wasmThreads());
+  return instance;
+}
 
 if (wasmAvailable) {
   registerBackend('wasm', {
-    gemm(args: GemmArgs) {
-      if (
-        !(args.c instanceof Float32Array) ||
-        !(args.a instanceof Float32Array) ||
-        !(args.b instanceof Float32Array)
-      ) {
-        throw new Error('wasm gemm: float32 operands only (float64 runs on the ts backend)');
-      }
-      instance ??= new WasmGemm(wasmThreads());
-      instance.gemm(args);
-    },
+    gemm: (a) => engine(a.a, a.b, a.c).gemm(a),
+    conv2dForward: (a) => engine(a.x, a.w, a.out).conv2dForward(a),
+    conv2dBackwardFilter: (a) => engine(a.x, a.gy, a.gw).conv2dBackwardFilter(a),
+    conv2dBackwardInput: (a) => engine(a.w, a.gy, a.gx).conv2dBackwardInput(a),
   });
 }

@@ -5,7 +5,7 @@
 // thread) until the workers are done. Workers spin briefly before sleeping: on this kind of machine a
 // sleeping core takes tens of microseconds to wake, more than a small gemm takes.
 import { Worker } from 'node:worker_threads';
-import { GEMM_EXPORTS } from './gemm-module.ts';
+import { KERNEL_EXPORTS } from './gemm-module.ts';
 
 // ctrl (Int32): 0 generation, 1 workers done, 2 quit, 3 error flag, 4 active workers, 8.. job list per worker
 const GENERATION = 0;
@@ -53,7 +53,7 @@ export class WorkerTeam {
     for (let index = 0; index < count; index++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory, ctrl: this.ctrl, index, names: [...GEMM_EXPORTS], spin: SPIN },
+        workerData: { module, memory, ctrl: this.ctrl, index, names: [...KERNEL_EXPORTS], spin: SPIN },
       });
       worker.unref(); // idle workers must not keep a finished program alive
       this.workers.push(worker);

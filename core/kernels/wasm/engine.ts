@@ -1,0 +1,408 @@
+// The WebAssembly kernels' driver: one module (gemm-module.ts, conv-module.ts) on one memory, shared with
+// worker threads (threads.ts). Each call lays out its operands in the memory (an arena reset per call),
+// splits the work into per-thread lists of kernel calls ("jobs"), runs them, and copies results out.
+//
+// gemm (Goto/BLIS blocking): op(A) is packed into 4-row panels; the columns of C are split between
+// threads, and each thread packs KC x NC blocks of op(B) into 8-column panels and runs the macro kernel
+// over every MC-row block of packed A. C has its rows padded to a multiple of 8.
+// Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
+// back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
+import type { Storage } from '../../tensor.ts';
+import type { ConvGeometry, GemmArgs } from '../registry.ts';
+import { validRange } from '../ts-conv.ts';
+import { gemmModuleBytes, KERNEL_EXPORTS, MR, NR } from './gemm-module.ts';
+import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
+import { WorkerTeam } from './threads.ts';
+
+const KC_MAX = 512; // depth of a packed block: 512 x 8 floats of B (16 KB) stay in L1
+const NC = 512; // columns per packed block of B
+const MC = 128; // rows of packed A per macro call
+const JOB_INTS = 9; // function index + 8 arguments
+const PAGE = 65536;
+const MAX_PAGES = 32768; // 2 GiB
+
+const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
+type KernelExport = (typeof KERNEL_EXPORTS)[number];
+const FN = Object.fromEntries(KERNEL_EXPORTS.map((name, i) => [name, i])) as Record<KernelExport, number>;
+type Exports = Record<KernelExport, (...args: number[]) => void>;
+
+/** A gemm laid out in the memory: operands at float offsets A and B, result at C (row stride ldc). */
+type GemmPlan = {
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  A: number;
+  B: number;
+  C: number;
+  ldc: number;
+  Ap: number;
+  KC: number;
+  split: [number, number][];
+  buffers: number[];
+  lists: number[];
+};
+
+export class WasmEngine {
+  private readonly memory: WebAssembly.Memory;
+  private readonly exports: Exports;
+  private readonly team: WorkerTeam | null;
+  private f32 = new Float32Array(0);
+  private i32 = new Int32Array(0);
+  private top = 0;
+
+  /** `threads` counts the calling thread; 1 runs everything here. */
+  constructor(readonly threads: number) {
+    const shared = threads > 1;
+    this.memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_PAGES, shared });
+    const module = new WebAssembly.Module(gemmModuleBytes(shared, MAX_PAGES));
+    this.exports = new WebAssembly.Instance(module, { env: { mem: this.memory } })
+      .exports as unknown as Exports;
+    this.team = shared ? new WorkerTeam(threads - 1, module, this.memory) : null;
+  }
+
+  // ---- the arena: float offsets into the memory, reset by every public call ----
+
+  private reset(): void {
+    this.top = 16;
+  }
+
+  private take(floats: number): number {
+    const at = this.top;
+    this.top = roundUp(this.top + floats, 16); // 64-byte alignment
+    return at;
+  }
+
+  /** Grows the memory to hold everything taken so far and refreshes the typed views. */
+  private commit(): void {
+    const bytes = this.top * 4;
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) {
+      const pages = Math.ceil((bytes - have) / PAGE);
+      if (have / PAGE + pages > MAX_PAGES)
+        throw new Error(`wasm kernels: need ${bytes} bytes, over the 2 GiB limit`);
+      this.memory.grow(pages);
+    }
+    if (this.f32.buffer !== this.memory.buffer || this.f32.length * 4 !== this.memory.buffer.byteLength) {
+      this.f32 = new Float32Array(this.memory.buffer);
+      this.i32 = new Int32Array(this.memory.buffer);
+    }
+  }
+
+  private put(src: Storage, at: number, length: number): void {
+    this.f32.set(src.length === length ? src : src.subarray(0, length), at);
+  }
+
+  /** Copies an m x n result with row stride ldc out to `dst` (adding into it when `accumulate`). */
+  private getRows(at: number, m: number, n: number, ldc: number, dst: Storage, accumulate: boolean): void {
+    const f32 = this.f32;
+    if (!accumulate && ldc === n) {
+      dst.set(f32.subarray(at, at + m * n));
+      return;
+    }
+    for (let i = 0; i < m; i++) {
+      const row = at + i * ldc;
+      if (!accumulate) dst.set(f32.subarray(row, row + n), i * n);
+      else for (let j = 0; j < n; j++) dst[i * n + j] += f32[row + j];
+    }
+  }
+
+  // ---- running job lists ----
+
+  /** Writes `calls` as a job list at float offset `at`. */
+  private writeJobs(at: number, calls: number[][]): void {
+    const list = this.i32;
+    list[at] = calls.length;
+    calls.forEach((call, c) => {
+      const p = at + 1 + c * JOB_INTS;
+      for (let i = 0; i < JOB_INTS; i++) list[p + i] = call[i] ?? 0;
+    });
+  }
+
+  private runJobs(at: number): void {
+    const list = this.i32;
+    const fns = KERNEL_EXPORTS.map((name) => this.exports[name]);
+    const count = list[at];
+    for (let j = 0, p = at + 1; j < count; j++, p += JOB_INTS) {
+      fns[list[p]](
+        list[p + 1],
+        list[p + 2],
+        list[p + 3],
+        list[p + 4],
+        list[p + 5],
+        list[p + 6],
+        list[p + 7],
+        list[p + 8],
+      );
+    }
+  }
+
+  /** Runs list 0 here and the others on workers, and waits for all. */
+  private runPhase(lists: number[]): void {
+    if (lists.length > 1 && this.team) {
+      this.team.start(lists.slice(1).map((at) => at * 4));
+      this.runJobs(lists[0]);
+      this.team.finish();
+    } else {
+      this.runJobs(lists[0]);
+    }
+  }
+
+  private threadsFor(work: number, minWork: number): number {
+    return this.team && work >= minWork ? this.threads : 1;
+  }
+
+  // ---- gemm ----
+
+  /** Takes the memory a gemm on operands already at A and B needs. */
+  private planGemm(
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    A: number,
+    B: number,
+  ): GemmPlan {
+    const kcBlocks = Math.ceil(k / KC_MAX);
+    const KC = Math.ceil(k / kcBlocks);
+    const mPad = roundUp(m, MR);
+    const ldc = roundUp(n, NR);
+    // threads only pay for themselves above ~128^3 (a hand-off costs a few microseconds)
+    const split = splitColumns(n, n >= 2 * NR ? this.threadsFor(m * n * k, 1 << 21) : 1);
+    // per (column block, depth block): the B packing (one call, or one per panel when transposed), an
+    // edge panel (zero + pack), and one macro call per MC rows
+    const packJobs = transB ? NC / NR + 2 : 3;
+    const perThread = split.map(
+      ([n0, n1]) => Math.ceil((n1 - n0) / NC) * kcBlocks * (packJobs + Math.ceil(mPad / MC)),
+    );
+    const lists = perThread.map((count) => this.take(1 + count * JOB_INTS));
+    const C = this.take(mPad * ldc);
+    const Ap = this.take(mPad * k);
+    const buffers = split.map(() => this.take(KC * NC));
+    return { m, n, k, transA, transB, A, B, C, ldc, Ap, KC, split, buffers, lists };
+  }
+
+  /** Runs a planned gemm (after commit): C = op(A) op(B). */
+  private runGemm(g: GemmPlan): void {
+    const { m, n, k, transA, transB, A, B, C, ldc, Ap, KC } = g;
+    const mPad = roundUp(m, MR);
+    // pack all of op(A), here: for each depth block, panels of MR rows, k-major, zero-padded rows
+    const sai = transA ? 1 : k; // op(A)(i, p) = A[i * sai + p * sap]
+    const sap = transA ? m : 1;
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = Math.min(KC, k - pc);
+      for (let p = 0, d = Ap + pc * mPad; p < mPad; p += MR, d += kc * MR) {
+        const rows = Math.min(MR, m - p);
+        if (rows < MR) this.f32.fill(0, d, d + kc * MR);
+        this.exports.packStrided((A + p * sai + pc * sap) * 4, sap * 4, sai * 4, kc, rows, d * 4, MR * 4);
+      }
+    }
+    const sbp = transB ? 1 : n; // op(B)(p, j) = B[p * sbp + j * sbj]
+    const sbj = transB ? k : 1;
+    g.split.forEach(([n0, n1], t) => {
+      const calls: number[][] = [];
+      const buf = g.buffers[t];
+      for (let jc = n0; jc < n1; jc += NC) {
+        const nc = Math.min(NC, n1 - jc);
+        const full = Math.floor(nc / NR);
+        const rest = nc - full * NR;
+        for (let pc = 0; pc < k; pc += KC) {
+          const kc = Math.min(KC, k - pc);
+          if (!transB) calls.push([FN.packRows, (B + pc * n + jc) * 4, n * 4, kc, full, buf * 4]);
+          else {
+            for (let q = 0; q < full; q++) {
+              const src = (B + (jc + q * NR) * k + pc) * 4;
+              calls.push([FN.packStrided, src, 4, k * 4, kc, NR, (buf + q * kc * NR) * 4, NR * 4]);
+            }
+          }
+          if (rest > 0) {
+            const d = buf + full * kc * NR;
+            calls.push([FN.zero, d * 4, kc * NR * 4]);
+            const src = (B + pc * sbp + (jc + full * NR) * sbj) * 4;
+            calls.push([FN.packStrided, src, sbp * 4, sbj * 4, kc, rest, d * 4, NR * 4]);
+          }
+          for (let ic = 0; ic < mPad; ic += MC) {
+            const mc = Math.min(MC, mPad - ic);
+            const ap = (Ap + pc * mPad + ic * kc) * 4;
+            calls.push([
+              FN.macro,
+              ap,
+              buf * 4,
+              (C + ic * ldc + jc) * 4,
+              mc,
+              roundUp(nc, NR),
+              kc,
+              ldc,
+              pc > 0 ? 1 : 0,
+            ]);
+          }
+        }
+      }
+      this.writeJobs(g.lists[t], calls);
+    });
+    this.runPhase(g.lists);
+  }
+
+  gemm({ a, b, c, m, n, k, transA, transB, accumulate }: GemmArgs): void {
+    if (m === 0 || n === 0) return;
+    if (k === 0) {
+      if (!accumulate) c.fill(0, 0, m * n);
+      return;
+    }
+    this.reset();
+    const A = this.take(m * k);
+    const B = this.take(k * n);
+    const plan = this.planGemm(m, n, k, transA, transB, A, B);
+    this.commit();
+    this.put(a, A, m * k);
+    this.put(b, B, k * n);
+    this.runGemm(plan);
+    this.getRows(plan.C, m, n, plan.ldc, c, accumulate);
+  }
+
+  // ---- convolution ----
+
+  /**
+   * Lays out the geometry block and row table for images at X and a window matrix at COLS with row
+   * stride `n`, and returns the geometry's byte address.
+   */
+  private writeGeometry(
+    geo: ConvGeometry,
+    X: number,
+    COLS: number,
+    n: number,
+    TABLE: number,
+    GEOP: number,
+  ): number {
+    const rows = geo.channels * geo.kh * geo.kw;
+    const i32 = this.i32;
+    const fields: Record<keyof typeof GEO, number> = {
+      x: X * 4,
+      cols: COLS * 4,
+      table: TABLE * 4,
+      batch: geo.batch,
+      chw: geo.channels * geo.height * geo.width,
+      hw: geo.height * geo.width,
+      width: geo.width,
+      strideH: geo.strideH,
+      strideW: geo.strideW,
+      padH: geo.padH,
+      padW: geo.padW,
+      outH: geo.outH,
+      outW: geo.outW,
+      n,
+    };
+    for (const [name, index] of Object.entries(GEO)) i32[GEOP + index] = fields[name as keyof typeof GEO];
+    for (let r = 0; r < rows; r++) {
+      const c = Math.floor(r / (geo.kh * geo.kw));
+      const i = Math.floor(r / geo.kw) % geo.kh;
+      const j = r % geo.kw;
+      const [oyLo, oyHi] = validRange(i, geo.height, geo.strideH, geo.padH, geo.outH);
+      const [oxLo, oxHi] = validRange(j, geo.width, geo.strideW, geo.padW, geo.outW);
+      i32.set([c, i, j, oyLo, oyHi, oxLo, oxHi], TABLE + r * ROW_FIELDS);
+    }
+    return GEOP * 4;
+  }
+
+  /** Takes the arena space for one conv's images, window matrix, geometry and row table. */
+  private takeConv(geo: ConvGeometry) {
+    const K = geo.channels * geo.kh * geo.kw;
+    const N = geo.batch * geo.outH * geo.outW;
+    const X = this.take(geo.batch * geo.channels * geo.height * geo.width);
+    const TABLE = this.take(K * ROW_FIELDS);
+    const GEOP = this.take(GEO_FIELDS);
+    return { K, N, X, TABLE, GEOP };
+  }
+
+  /** Fills cols (rows of K split between threads) from the images at X. */
+  private im2col(geo: ConvGeometry, geoPtr: number, lists: number[]): void {
+    const K = geo.channels * geo.kh * geo.kw;
+    const parts = lists.length;
+    lists.forEach((at, t) =>
+      this.writeJobs(at, [
+        [FN.im2col, geoPtr, Math.floor((K * t) / parts), Math.floor((K * (t + 1)) / parts)],
+      ]),
+    );
+    this.runPhase(lists);
+  }
+
+  private phaseLists(work: number): number[] {
+    const threads = this.threadsFor(work, 1 << 18);
+    return Array.from({ length: threads }, () => this.take(1 + JOB_INTS));
+  }
+
+  /** out [Cout, N] = W [Cout, K] im2col(x) [K, N]. */
+  conv2dForward(a: ConvGeometry & { x: Storage; w: Storage; out: Storage; cout: number }): void {
+    this.reset();
+    const { K, N, X, TABLE, GEOP } = this.takeConv(a);
+    const W = this.take(a.cout * K);
+    const COLS = this.take(K * N);
+    const lists = this.phaseLists(K * N);
+    const plan = this.planGemm(a.cout, N, K, false, false, W, COLS);
+    this.commit();
+    this.put(a.x, X, a.batch * a.channels * a.height * a.width);
+    this.put(a.w, W, a.cout * K);
+    this.im2col(a, this.writeGeometry(a, X, COLS, N, TABLE, GEOP), lists);
+    this.runGemm(plan);
+    this.getRows(plan.C, a.cout, N, plan.ldc, a.out, false);
+  }
+
+  /** gw [Cout, K] = gy [Cout, N] im2col(x)^T. */
+  conv2dBackwardFilter(a: ConvGeometry & { x: Storage; gy: Storage; gw: Storage; cout: number }): void {
+    this.reset();
+    const { K, N, X, TABLE, GEOP } = this.takeConv(a);
+    const GY = this.take(a.cout * N);
+    const COLS = this.take(K * N);
+    const lists = this.phaseLists(K * N);
+    const plan = this.planGemm(a.cout, K, N, false, true, GY, COLS);
+    this.commit();
+    this.put(a.x, X, a.batch * a.channels * a.height * a.width);
+    this.put(a.gy, GY, a.cout * N);
+    this.im2col(a, this.writeGeometry(a, X, COLS, N, TABLE, GEOP), lists);
+    this.runGemm(plan);
+    this.getRows(plan.C, a.cout, K, plan.ldc, a.gw, false);
+  }
+
+  /** gx [B, C, H, W] += col2im(W^T [K, Cout] gy [Cout, N]). */
+  conv2dBackwardInput(a: ConvGeometry & { w: Storage; gy: Storage; gx: Storage; cout: number }): void {
+    this.reset();
+    const { K, N, X, TABLE, GEOP } = this.takeConv(a);
+    const W = this.take(a.cout * K);
+    const GY = this.take(a.cout * N);
+    const plan = this.planGemm(K, N, a.cout, true, false, W, GY);
+    const lists = this.phaseLists(K * N);
+    this.commit();
+    const size = a.batch * a.channels * a.height * a.width;
+    this.put(a.w, W, a.cout * K);
+    this.put(a.gy, GY, a.cout * N);
+    this.put(a.gx, X, size);
+    this.runGemm(plan);
+    // the product's rows have stride ldc; col2im reads them with that stride. Work is split by whole
+    // channels so that no two threads add into the same pixel.
+    const geoPtr = this.writeGeometry(a, X, plan.C, plan.ldc, TABLE, GEOP);
+    const taps = a.kh * a.kw;
+    const parts = lists.length;
+    lists.forEach((at, t) => {
+      const c0 = Math.floor((a.channels * t) / parts);
+      const c1 = Math.floor((a.channels * (t + 1)) / parts);
+      this.writeJobs(at, [[FN.col2im, geoPtr, c0 * taps, c1 * taps]]);
+    });
+    this.runPhase(lists);
+    a.gx.set(this.f32.subarray(X, X + size));
+  }
+}
+
+/** Splits n columns into `parts` ranges whose boundaries are multiples of NR. */
+function splitColumns(n: number, parts: number): [number, number][] {
+  const panels = Math.ceil(n / NR);
+  const out: [number, number][] = [];
+  let p0 = 0;
+  for (let t = 0; t < parts; t++) {
+    const p1 = Math.round((panels * (t + 1)) / parts);
+    out.push([Math.min(n, p0 * NR), Math.min(n, p1 * NR)]);
+    p0 = p1;
+  }
+  return out.filter(([a, b]) => b > a);
+}
