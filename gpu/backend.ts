@@ -5,8 +5,17 @@
 // machine their threads did not repay the extra copies (see README, "Backends"), and WebGPU has no
 // synchronous readback at all.
 import { GPU } from 'gpu.js';
-import { registerBackend, type AdamArgs, type GemmArgs } from '../core/kernels/registry.ts';
+import { registerBackend, type KernelSet } from '../core/kernels/registry.ts';
+import { adamTs, gemmTs } from '../core/kernels/ts.ts';
+import { col2imTs, im2colTs } from '../core/kernels/ts-conv.ts';
+import {
+  groupNormBackwardTs,
+  groupNormForwardTs,
+  softmaxBackwardTs,
+  softmaxForwardTs,
+} from '../core/kernels/ts-norm.ts';
 import { GpuKernels } from './kernels.ts';
+import { TooLargeError, type MaybePromise } from './launch.ts';
 
 export const SYNC_GPU_MODES = ['gpu', 'cpu', 'webasm', 'webgl2', 'webgl', 'headlessgl'] as const;
 export type SyncGpuMode = (typeof SYNC_GPU_MODES)[number];
@@ -24,15 +33,34 @@ export function gpuKernels(): GpuKernels {
   return kernels;
 }
 
-function sync(result: void | Promise<void>): void {
-  if (result instanceof Promise) throw new Error('gpu backend: a synchronous gpu.js mode returned a Promise');
+/**
+ * The gpu.js kernel, synchronously; or, for arrays past 2^24 elements, where gpu.js's float32 indices
+ * would silently read the wrong elements (see launch.ts), the TypeScript twin. The check runs before
+ * the gpu.js kernel writes anything.
+ */
+function gpuOrTs<A>(gpu: (k: GpuKernels, args: A) => MaybePromise<void>, ts: (args: A) => void) {
+  return (args: A): void => {
+    let result: MaybePromise<void>;
+    try {
+      result = gpu(gpuKernels(), args);
+    } catch (err) {
+      if (err instanceof TooLargeError) return ts(args);
+      throw err;
+    }
+    if (result instanceof Promise)
+      throw new Error('gpu backend: a synchronous gpu.js mode returned a Promise');
+  };
 }
 
-registerBackend('gpu', {
-  gemm(args: GemmArgs) {
-    sync(gpuKernels().gemm(args));
-  },
-  adamUpdate(args: AdamArgs) {
-    sync(gpuKernels().adam(args));
-  },
-});
+// the kernels gpu/kernels.ts implements (the rest fall back to ts)
+const impls: Partial<KernelSet> = {
+  gemm: gpuOrTs((k, a) => k.gemm(a), gemmTs),
+  im2col: gpuOrTs((k, a) => k.im2col(a), im2colTs),
+  col2im: gpuOrTs((k, a) => k.col2im(a), col2imTs),
+  groupNormForward: gpuOrTs((k, a) => k.groupNormForward(a), groupNormForwardTs),
+  groupNormBackward: gpuOrTs((k, a) => k.groupNormBackward(a), groupNormBackwardTs),
+  softmaxForward: gpuOrTs((k, a) => k.softmaxForward(a), softmaxForwardTs),
+  softmaxBackward: gpuOrTs((k, a) => k.softmaxBackward(a), softmaxBackwardTs),
+  adamUpdate: gpuOrTs((k, a) => k.adam(a), adamTs),
+};
+registerBackend('gpu', impls);

@@ -7,10 +7,26 @@
 // loopMaxIterations, and silently truncates them), so each shape compiles its own kernel, once.
 // Every method here returns its result, or a Promise of it when the GPU instance runs in async mode
 // (webgpu, or webasm with threads); the synchronous backend in backend.ts uses sync modes only.
-import { GPU, type IKernelRunShortcut, type KernelOutput } from 'gpu.js';
-import type { AdamArgs, GemmArgs } from '../core/kernels/registry.ts';
+// gemm and Adam are here; im2col/col2im in kernels-conv.ts, GroupNorm and softmax in kernels-norm.ts.
+import type {
+  AdamArgs,
+  GemmArgs,
+  GroupNormBackwardArgs,
+  GroupNormForwardArgs,
+  Im2colArgs,
+  SoftmaxArgs,
+  SoftmaxBackwardArgs,
+} from '../core/kernels/registry.ts';
+import { after, all, f32, Launcher, type MaybePromise } from './launch.ts';
+import { col2imGpu, im2colGpu } from './kernels-conv.ts';
+import {
+  groupNormBackwardGpu,
+  groupNormForwardGpu,
+  softmaxBackwardGpu,
+  softmaxForwardGpu,
+} from './kernels-norm.ts';
 
-export type MaybePromise<T> = T | Promise<T>;
+export type { MaybePromise } from './launch.ts';
 
 /** C = op(A) op(B) flattened: thread x is the output element i * n + j. */
 const GEMM_SOURCE = `function (a, b) {
@@ -40,61 +56,12 @@ const ADAM_P_SOURCE = `function (p, m, v, decay, stepSize, sqrtBc2) {
   return p[this.thread.x] * decay - stepSize * m[this.thread.x] / denom;
 }`;
 
-function flat(out: KernelOutput): Float32Array {
-  if (out instanceof Float32Array) return out;
-  throw new Error('gpu kernel: expected a flat Float32Array result');
-}
-
-export class GpuKernels {
-  private readonly cache = new Map<string, IKernelRunShortcut>();
-  /** The backends that actually ran this instance's kernels (gpu.js may fall back, e.g. to cpu). */
-  readonly ran = new Set<string>();
-
-  constructor(readonly gpu: GPU) {}
-
-  /** The gpu.js mode that actually runs kernels (after its own fallbacks). */
-  get mode(): string {
-    return this.gpu.mode;
-  }
-
-  /** Notes which backend ran kernel `k` (readable only after its first call). */
-  private note(k: IKernelRunShortcut): void {
-    const impl = (k as unknown as { kernel?: { constructor?: { mode?: string; name?: string } } }).kernel
-      ?.constructor;
-    // the GL kernels all report mode 'gpu'; their class names tell WebGL, WebGL2 and headless GL apart
-    const byClass: Record<string, string> = {
-      WebGLKernel: 'webgl',
-      WebGL2Kernel: 'webgl2',
-      HeadlessGLKernel: 'headlessgl',
-    };
-    const mode = (impl?.name && byClass[impl.name]) || impl?.mode;
-    if (mode) this.ran.add(mode);
-  }
-
-  private kernel(
-    source: string,
-    key: string,
-    size: number,
-    constants: Record<string, number>,
-  ): IKernelRunShortcut {
-    const id = `${key}|${size}|${JSON.stringify(constants)}`;
-    let k = this.cache.get(id);
-    if (!k) {
-      k = this.gpu.createKernel(source, {
-        output: [size],
-        constants,
-        precision: 'single',
-        tactic: 'precision',
-      });
-      this.cache.set(id, k);
-    }
-    return k;
-  }
-
+export class GpuKernels extends Launcher {
   gemm({ a, b, c, m, n, k, transA, transB, accumulate }: GemmArgs): MaybePromise<void> {
-    if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) {
-      throw new Error('gpu gemm: float32 operands only (float64 runs on the ts backend)');
-    }
+    const A = f32('gemm', 'a', a, m * k);
+    const B = f32('gemm', 'b', b, k * n);
+    const C = f32('gemm', 'c', c, m * n);
+    if (m * n === 0) return;
     const constants = {
       n,
       k,
@@ -103,46 +70,63 @@ export class GpuKernels {
       sbp: transB ? 1 : n,
       sbj: transB ? k : 1,
     };
-    const run = this.kernel(GEMM_SOURCE, 'gemm', m * n, constants);
-    const write = (out: KernelOutput) => {
-      this.note(run);
-      const r = flat(out);
-      if (!accumulate) c.set(r.subarray(0, m * n));
-      else for (let i = 0; i < m * n; i++) c[i] += r[i];
-    };
-    const out = run(a.subarray(0, m * k), b.subarray(0, k * n)) as KernelOutput | Promise<KernelOutput>;
-    return out instanceof Promise ? out.then(write) : write(out);
+    return after(this.launch(GEMM_SOURCE, 'gemm', m * n, constants, A, B), (r) => {
+      if (!accumulate) C.set(r);
+      else for (let i = 0; i < m * n; i++) C[i] += r[i];
+    });
   }
 
   adam(args: AdamArgs): MaybePromise<void> {
-    const [p, g, m, v] = [args.p, args.g, args.m, args.v].map((a) => {
-      if (!(a instanceof Float32Array)) throw new Error('gpu adam: float32 arrays only');
-      return a;
-    });
-    const n = p.length;
+    const n = args.p.length;
+    const [p, g, m, v] = (['p', 'g', 'm', 'v'] as const).map((name) => f32('adam', name, args[name], n));
     const c = { b1: args.b1, b2: args.b2, l2: args.l2 };
-    const mNew = this.kernel(ADAM_M_SOURCE, 'adamM', n, c)(m, g, p) as KernelOutput | Promise<KernelOutput>;
-    const vNew = this.kernel(ADAM_V_SOURCE, 'adamV', n, c)(v, g, p) as KernelOutput | Promise<KernelOutput>;
-    const finish = (mk: KernelOutput, vk: KernelOutput) => {
-      m.set(flat(mk));
-      v.set(flat(vk));
+    const moments = all([
+      this.launch(ADAM_M_SOURCE, 'adamM', n, c, m, g, p),
+      this.launch(ADAM_V_SOURCE, 'adamV', n, c, v, g, p),
+    ]);
+    return after(moments, ([mNew, vNew]) => {
+      m.set(mNew);
+      v.set(vNew);
       // the per-step numbers are arguments, not constants, so the kernel compiles once
-      const update = this.kernel(ADAM_P_SOURCE, 'adamP', n, { eps: args.eps });
-      const pNew = update(p, m, v, args.decay, args.stepSize, args.sqrtBc2) as
-        KernelOutput | Promise<KernelOutput>;
-      const done = (r: KernelOutput) => {
-        this.note(update);
-        p.set(flat(r));
-      };
-      return pNew instanceof Promise ? pNew.then(done) : done(pNew);
-    };
-    if (mNew instanceof Promise || vNew instanceof Promise) {
-      return Promise.all([mNew, vNew]).then(([mk, vk]) => finish(mk, vk));
-    }
-    return finish(mNew, vNew);
+      const { decay, stepSize, sqrtBc2 } = args;
+      const pNew = this.launch(
+        ADAM_P_SOURCE,
+        'adamP',
+        n,
+        { eps: args.eps },
+        p,
+        m,
+        v,
+        decay,
+        stepSize,
+        sqrtBc2,
+      );
+      return after(pNew, (r) => p.set(r));
+    });
   }
 
-  destroy(): Promise<void> {
-    return this.gpu.destroy();
+  im2col(args: Im2colArgs): MaybePromise<void> {
+    return im2colGpu(this, args);
+  }
+
+  /** Adds onto args.x, like the TypeScript col2im. */
+  col2im(args: Im2colArgs): MaybePromise<void> {
+    return col2imGpu(this, args);
+  }
+
+  groupNormForward(args: GroupNormForwardArgs): MaybePromise<void> {
+    return groupNormForwardGpu(this, args);
+  }
+
+  groupNormBackward(args: GroupNormBackwardArgs): MaybePromise<void> {
+    return groupNormBackwardGpu(this, args);
+  }
+
+  softmaxForward(args: SoftmaxArgs): MaybePromise<void> {
+    return softmaxForwardGpu(this, args);
+  }
+
+  softmaxBackward(args: SoftmaxBackwardArgs): MaybePromise<void> {
+    return softmaxBackwardGpu(this, args);
   }
 }

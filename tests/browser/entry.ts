@@ -3,18 +3,34 @@
 import { GPU } from 'gpu.js';
 import { gemmTs } from '../../core/kernels/ts.ts';
 import { GpuKernels } from '../../gpu/kernels.ts';
+import { parity as kernelParity, type Worst } from '../../gpu/parity.ts';
 
-type Report = { ran: string[]; worst: number; where: string };
+export type Report = {
+  /** Every backend that ran a kernel, and which one ran each kernel (by its key in gpu/). */
+  ran: string[];
+  ranBy: Record<string, string>;
+  /** gemm and Adam: the worst |got - want| / (1 + |want|). */
+  worst: number;
+  where: string;
+  /** im2col, col2im, GroupNorm and softmax (gpu/parity.ts), with any error a kernel threw. */
+  kernels: Worst[];
+};
 
 // A small deterministic generator: this page must not depend on Math.random either.
-function filled(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
+function seeded(seed: number): (n: number) => Float32Array {
   let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  return (n) => {
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      out[i] = s / 2 ** 31 - 1;
+    }
+    return out;
+  };
+}
+
+function filled(n: number, seed: number): Float32Array {
+  return seeded(seed)(n);
 }
 
 async function parity(mode: 'webgl2' | 'webgpu'): Promise<Report> {
@@ -24,7 +40,7 @@ async function parity(mode: 'webgl2' | 'webgpu'): Promise<Report> {
   const check = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
     for (let i = 0; i < want.length; i++) {
       const err = Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i]));
-      if (err > worst) [worst, where] = [err, `${what}[${i}]: ${got[i]} vs ${want[i]}`];
+      if (!(err <= worst)) [worst, where] = [Number.isNaN(err) ? Infinity : err, `${what}[${i}]: ${got[i]} vs ${want[i]}`]; // prettier-ignore
     }
   };
   let seed = 1;
@@ -73,7 +89,10 @@ async function parity(mode: 'webgl2' | 'webgpu'): Promise<Report> {
     sqrtBc2: Math.sqrt(0.001),
   });
   check(got, want, 'adam');
-  return { ran: [...kernels.ran], worst, where };
+  const others = await kernelParity(kernels, seeded(7));
+  const ranBy = Object.fromEntries(kernels.ranBy);
+  await kernels.destroy();
+  return { ran: [...kernels.ran], ranBy, worst, where, kernels: others };
 }
 
 (globalThis as unknown as { parity: typeof parity }).parity = parity;
