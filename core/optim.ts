@@ -29,8 +29,19 @@ export abstract class Optimizer {
 
   protected abstract update(index: number, p: Storage, g: Storage): void;
 
-  /** Per-parameter state buffers, by name, for checkpoints. */
+  /** Per-parameter state buffers, by name, for checkpoints (the live arrays: load by writing into them). */
   abstract stateBuffers(): Map<string, Storage>;
+
+  /** Restores state saved by stateBuffers() (and the step count); every buffer must be present. */
+  loadStateBuffers(saved: Map<string, ArrayLike<number>>, stepCount: number): void {
+    for (const [name, buf] of this.stateBuffers()) {
+      const src = saved.get(name);
+      if (!src || src.length !== buf.length)
+        throw new Error(`optimizer state: '${name}' is missing or has the wrong size`);
+      buf.set(src);
+    }
+    this.stepCount = stepCount;
+  }
 }
 
 export class SGD extends Optimizer {

@@ -8,7 +8,7 @@ export type StageRun = { status: number | null; stdout: string; stderr: string; 
 
 export function runStage(script: string, args: string[] = [], opts: { out?: string } = {}): StageRun {
   const out = opts.out ?? mkdtempSync(join(tmpdir(), 'stage-'));
-  const result = spawnSync(process.execPath, ['--import', 'tsx', script, '--out', out, ...args], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...args, '--out', out], {
     encoding: 'utf8',
     env: { ...process.env, FORCE_COLOR: '0' },
   });

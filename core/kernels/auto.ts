@@ -47,8 +47,54 @@ const SPECS: { [K in KernelName]: Spec<K> } = {
 
 const CACHE_DIR = join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
 
+/**
+ * A small instance of each kernel, timed once per process on every backend: a backend four times
+ * slower than the best there is not timed again on the real shapes (where one slow run can take
+ * seconds). The per-shape measurement then chooses among the rest.
+ */
+function calibrationArgs(name: KernelName): unknown {
+  const f = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+  const geo = { batch: 4, channels: 16, height: 14, width: 14, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: 14, outW: 14 }; // prettier-ignore
+  const K = 16 * 9;
+  const N = 4 * 196;
+  const gn = { batch: 4, channels: 32, spatial: 196, groups: 8, weight: f(32) };
+  switch (name) {
+    case 'gemm':
+      return { a: f(128 * 128), b: f(128 * 128), c: f(128 * 128), m: 128, n: 128, k: 128, transA: false, transB: false, accumulate: false }; // prettier-ignore
+    case 'im2col':
+    case 'col2im':
+      return { ...geo, x: f(4 * 16 * 196), cols: f(K * N) };
+    case 'conv2dForward':
+      return { ...geo, x: f(4 * 16 * 196), w: f(16 * K), out: f(16 * N), cout: 16 };
+    case 'conv2dBackwardFilter':
+      return { ...geo, x: f(4 * 16 * 196), gy: f(16 * N), gw: f(16 * K), cout: 16 };
+    case 'conv2dBackwardInput':
+      return { ...geo, w: f(16 * K), gy: f(16 * N), gx: f(4 * 16 * 196), cout: 16 };
+    case 'groupNormForward':
+      return {
+        ...gn,
+        x: f(4 * 32 * 196),
+        bias: f(32),
+        eps: 1e-5,
+        out: f(4 * 32 * 196),
+        mean: f(32),
+        rstd: f(32),
+      };
+    case 'groupNormBackward':
+      return { ...gn, x: f(4 * 32 * 196), mean: f(32), rstd: f(32), gy: f(4 * 32 * 196), gx: f(4 * 32 * 196), gWeight: f(32), gBias: f(32) }; // prettier-ignore
+    case 'softmaxForward':
+      return { x: f(512 * 196), out: f(512 * 196), rows: 512, cols: 196 };
+    case 'softmaxBackward':
+      return { y: f(512 * 196), gy: f(512 * 196), gx: f(512 * 196), rows: 512, cols: 196 };
+    case 'adamUpdate':
+      return { p: f(65536), g: f(65536), m: f(65536), v: f(65536).map(Math.abs), b1: 0.9, b2: 0.999, eps: 1e-8, l2: 0, decay: 1, stepSize: 1e-3, sqrtBc2: 0.03 }; // prettier-ignore
+  }
+}
+
 export class AutoSelector {
   private readonly choices = new Map<string, string>();
+  /** Per kernel, the backends that passed calibration. */
+  private readonly shortlist = new Map<string, Set<string>>();
   private dirty = false;
   private readonly file: string;
 
@@ -81,20 +127,41 @@ export class AutoSelector {
     const spec = SPECS[name] as unknown as Spec<KernelName>;
     const run = (args: Parameters<KernelSet[K]>[0]) => {
       // looked up per call: a backend may register more kernels after this dispatcher was made
-      const impls = this.candidates.flatMap((b) => {
+      const all = this.candidates.flatMap((b) => {
         const impl = this.kernelsOf(b)[name];
         return impl ? [[b, impl] as const] : [];
       });
       const id = `${name}:${spec.key(args as never)}`;
       let backend = this.choices.get(id);
-      let impl = impls.find(([b]) => b === backend)?.[1];
+      let impl = all.find(([b]) => b === backend)?.[1];
       if (!impl) {
+        const allowed = this.calibrate(name, all as unknown as [string, (a: unknown) => void][]);
+        const impls = all.filter(([b]) => allowed.has(b));
         backend = this.measure(id, impls as unknown as [string, (a: unknown) => void][], args, spec);
-        impl = impls.find(([b]) => b === backend)?.[1];
+        impl = all.find(([b]) => b === backend)?.[1];
       }
       (impl as (a: unknown) => void)(args);
     };
     return run as unknown as KernelSet[K];
+  }
+
+  private calibrate(name: KernelName, impls: [string, (a: unknown) => void][]): Set<string> {
+    let allowed = this.shortlist.get(name);
+    if (allowed) return allowed;
+    const args = calibrationArgs(name);
+    const times = impls.map(([backend, impl]) => {
+      impl(args); // warm-up
+      const t = performance.now();
+      for (let r = 0; r < 3; r++) impl(args);
+      return [backend, (performance.now() - t) / 3] as const;
+    });
+    const best = Math.min(...times.map(([, t]) => t));
+    allowed = new Set(times.filter(([, t]) => t <= 4 * best).map(([b]) => b));
+    this.shortlist.set(name, allowed);
+    this.log(
+      `auto: calibrated ${name}: ${times.map(([b, t]) => `${b} ${(t * 1000).toFixed(0)}us`).join(', ')}`,
+    );
+    return allowed;
   }
 
   private measure(

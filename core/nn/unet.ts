@@ -198,8 +198,11 @@ export class UNet extends Module {
     this.conv_out = new Conv2d(LAST_UP_CHANNELS, cfg.im_channels, 3, rng, { padding: 1 });
   }
 
-  /** The predicted noise eps(x_t, t) for images x [B, im_channels, H, W] at integer timesteps t (B of them, or 1 for all). */
-  forward(x: Tensor, t: ArrayLike<number>): Tensor {
+  /**
+   * The predicted noise eps(x_t, t) for images x [B, im_channels, H, W] at integer timesteps t (B of them,
+   * or 1 for all); `fractionalTime` accepts non-integer t (the sinusoidal embedding is defined for any t).
+   */
+  forward(x: Tensor, t: ArrayLike<number>, opts: { fractionalTime?: boolean } = {}): Tensor {
     const { im_channels: channels, down_sample: sample, time_emb_dim: tDim } = this.config;
     if (x.ndim !== 4 || x.shape[1] !== channels) {
       throw new Error(`UNet: input ${formatShape(x.shape)} must be [batch, ${channels}, height, width]`);
@@ -209,8 +212,12 @@ export class UNet extends Module {
         `UNet: ${t.length} timesteps for a batch of ${x.shape[0]} (give one per image, or one for all)`,
       );
     }
+    // The reference truncates t to an integer; a continuous-time objective (EDM) asks for fractions.
     for (let i = 0; i < t.length; i++) {
-      if (!Number.isInteger(t[i])) throw new Error(`UNet: timestep t[${i}] = ${t[i]} is not an integer`);
+      if (!opts.fractionalTime && !Number.isInteger(t[i])) {
+        throw new Error(`UNet: timestep t[${i}] = ${t[i]} is not an integer`);
+      }
+      if (!Number.isFinite(t[i])) throw new Error(`UNet: timestep t[${i}] = ${t[i]} is not finite`);
     }
     for (const [axis, size] of [
       ['height', x.shape[2]],

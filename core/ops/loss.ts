@@ -29,3 +29,37 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
     }
   });
 }
+
+/**
+ * Cross-entropy of logits [N, C] against integer class labels, averaged over N (torch's
+ * F.cross_entropy): loss = mean(logsumexp(z) - z[label]); d/dz = (softmax(z) - onehot(label)) / N.
+ */
+export function crossEntropy(logits: Tensor, labels: ArrayLike<number>): Tensor {
+  if (logits.ndim !== 2 || logits.shape[0] !== labels.length) {
+    throw new Error(`crossEntropy: logits ${formatShape(logits.shape)} do not match ${labels.length} labels`);
+  }
+  const [n, c] = logits.shape;
+  const z = logits.data;
+  const probs = allocate(logits.dtype, n * c);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const label = labels[i];
+    if (!Number.isInteger(label) || label < 0 || label >= c)
+      throw new Error(`crossEntropy: label ${label} not in 0..${c - 1}`);
+    let max = -Infinity;
+    for (let j = 0; j < c; j++) max = Math.max(max, z[i * c + j]);
+    let s = 0;
+    for (let j = 0; j < c; j++) s += Math.exp(z[i * c + j] - max); // shifted by the max: no overflow
+    for (let j = 0; j < c; j++) probs[i * c + j] = Math.exp(z[i * c + j] - max) / s;
+    total += max + Math.log(s) - z[i * c + label];
+  }
+  const out = allocate(logits.dtype, 1);
+  out[0] = total / n;
+  return opResult('crossEntropy', out, [], [logits], (g) => {
+    const gz = allocate(logits.dtype, n * c);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < c; j++) gz[i * c + j] = (g[0] * (probs[i * c + j] - (j === labels[i] ? 1 : 0))) / n;
+    }
+    logits.accumulateGrad(gz);
+  });
+}

@@ -1,0 +1,160 @@
+// The image stage's config: the reference's sections (diffusion_params, model_params, train_params) and
+// fields, plus the options this project adds (objective, prediction, EDM's constants, schedules).
+// Every field is checked before anything is built, and an error names the field and what it expects.
+import { readFileSync } from 'node:fs';
+import { validateUNetConfig, type UNetConfig } from './nn/unet-config.ts';
+
+export type DiffusionParams = {
+  num_timesteps: number;
+  beta_start: number;
+  beta_end: number;
+  beta_schedule: 'linear' | 'cosine';
+  /** What the network predicts under the ddpm objective. */
+  prediction: 'eps' | 'x0' | 'v';
+  /** ddpm: the reference objective; edm: Karras et al. 2022's preconditioning and log-normal sigmas. */
+  objective: 'ddpm' | 'edm';
+  sigma_data: number;
+  p_mean: number;
+  p_std: number;
+};
+
+export type TrainParams = {
+  task_name: string;
+  batch_size: number;
+  lr: number;
+  /** 'constant', or 'cosine' decay to 0 over num_steps, after `warmup_steps` of linear warm-up */
+  lr_schedule: 'constant' | 'cosine';
+  warmup_steps: number;
+  num_steps: number;
+  ema_decay: number;
+  /** Seconds of training between periodic checkpoints. */
+  ckpt_every_seconds: number;
+  ckpt_name: string;
+  num_samples: number;
+  num_grid_rows: number;
+  sampler: 'ddim' | 'ddpm' | 'heun';
+  sample_steps: number;
+};
+
+export type StageConfig = {
+  diffusion_params: DiffusionParams;
+  model_params: Required<UNetConfig>;
+  train_params: TrainParams;
+};
+
+export class ConfigError extends Error {}
+
+type Field = { kind: 'int' | 'number' | 'string'; min?: number; max?: number; choices?: readonly string[] };
+
+const DIFFUSION: Record<keyof DiffusionParams, Field & { default?: number | string }> = {
+  num_timesteps: { kind: 'int', min: 2 },
+  beta_start: { kind: 'number', min: 0, max: 1 },
+  beta_end: { kind: 'number', min: 0, max: 1 },
+  beta_schedule: { kind: 'string', choices: ['linear', 'cosine'], default: 'linear' },
+  prediction: { kind: 'string', choices: ['eps', 'x0', 'v'], default: 'eps' },
+  objective: { kind: 'string', choices: ['ddpm', 'edm'], default: 'ddpm' },
+  sigma_data: { kind: 'number', min: 0, default: 0.5 },
+  p_mean: { kind: 'number', default: -1.2 },
+  p_std: { kind: 'number', min: 0, default: 1.2 },
+};
+
+const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = {
+  task_name: { kind: 'string', default: 'mnist' },
+  batch_size: { kind: 'int', min: 1 },
+  lr: { kind: 'number', min: 0 },
+  lr_schedule: { kind: 'string', choices: ['constant', 'cosine'], default: 'constant' },
+  warmup_steps: { kind: 'int', min: 0, default: 0 },
+  num_steps: { kind: 'int', min: 1 },
+  ema_decay: { kind: 'number', min: 0, max: 0.999999, default: 0.999 },
+  ckpt_every_seconds: { kind: 'number', min: 1, default: 300 },
+  ckpt_name: { kind: 'string', default: 'checkpoint.safetensors' },
+  num_samples: { kind: 'int', min: 1, default: 100 },
+  num_grid_rows: { kind: 'int', min: 1, default: 10 },
+  sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },
+  sample_steps: { kind: 'int', min: 1, default: 50 },
+};
+
+function section<T>(
+  raw: Record<string, unknown>,
+  name: string,
+  fields: Record<string, Field & { default?: number | string }>,
+): T {
+  const src = raw[name];
+  if (typeof src !== 'object' || src === null || Array.isArray(src)) {
+    throw new ConfigError(`config: section '${name}' is missing or not an object`);
+  }
+  const obj = src as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!(key in fields)) throw new ConfigError(`config: unknown field ${name}.${key}`);
+  }
+  const out: Record<string, number | string> = {};
+  for (const [key, f] of Object.entries(fields)) {
+    const path = `${name}.${key}`;
+    let v = obj[key];
+    if (v === undefined) {
+      if (f.default === undefined) throw new ConfigError(`config: missing field ${path}`);
+      v = f.default;
+    }
+    if (f.kind === 'string') {
+      if (typeof v !== 'string')
+        throw new ConfigError(`config: ${path} must be a string, got ${JSON.stringify(v)}`);
+      if (f.choices && !f.choices.includes(v)) {
+        throw new ConfigError(`config: ${path} must be one of ${f.choices.join(', ')}; got '${v}'`);
+      }
+    } else {
+      const ok = typeof v === 'number' && Number.isFinite(v) && (f.kind === 'number' || Number.isInteger(v));
+      if (!ok)
+        throw new ConfigError(
+          `config: ${path} must be ${f.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`,
+        );
+      if ((f.min !== undefined && (v as number) < f.min) || (f.max !== undefined && (v as number) > f.max)) {
+        throw new ConfigError(
+          `config: ${path} = ${String(v)} is outside [${f.min ?? '-inf'}, ${f.max ?? 'inf'}]`,
+        );
+      }
+    }
+    out[key] = v as number | string;
+  }
+  return out as T;
+}
+
+/** Checks a parsed config; throws a ConfigError naming the first bad field. */
+export function validateConfig(raw: unknown): StageConfig {
+  if (typeof raw !== 'object' || raw === null) throw new ConfigError('config: must be a JSON object');
+  const obj = raw as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!['diffusion_params', 'model_params', 'train_params', 'dataset_params'].includes(key)) {
+      throw new ConfigError(`config: unknown section '${key}'`);
+    }
+  }
+  const diffusion = section<DiffusionParams>(obj, 'diffusion_params', DIFFUSION);
+  if (diffusion.beta_end <= diffusion.beta_start) {
+    throw new ConfigError('config: diffusion_params.beta_end must be larger than beta_start');
+  }
+  let model: Required<UNetConfig>;
+  try {
+    model = validateUNetConfig(obj.model_params);
+  } catch (e) {
+    throw new ConfigError(`config: model_params: ${(e as Error).message.replace(/^UNet config: /, '')}`);
+  }
+  const train = section<TrainParams>(obj, 'train_params', TRAIN);
+  return { diffusion_params: diffusion, model_params: model, train_params: train };
+}
+
+export function readConfig(path: string): StageConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(
+      `config: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config: ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  return validateConfig(raw);
+}

@@ -1,0 +1,426 @@
+// Stage 4: the reference UNet trained as a diffusion model on real MNIST digits.
+//   npm run stage:mnist                                  train the default config (resuming when a
+//                                                        checkpoint exists), then sample and judge
+//   npm run stage:mnist -- sample --checkpoint FILE ...  draw digits from a checkpoint
+//   npm run stage:mnist -- judge DIR                     score DIR/samples.safetensors
+// The data: 8,000 training digits scaled to [-1, 1] as the reference does. The model: the config-driven
+// UNet of core/nn/unet.ts. The objective: DDPM's (predict the noise added at a random timestep), or EDM's
+// preconditioned one (config diffusion_params.objective). Sampling uses the EMA of the weights.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
+import { parseFlags, runMain, UsageError } from '../core/cli.ts';
+import { readConfig, type StageConfig } from '../core/config.ts';
+import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
+import { ddpmDenoiser, ddpmLoss, edmDenoiser, edmLoss, type ImageNet } from '../core/diffusion/objectives.ts';
+import { ancestralSample, ddimSample, heunSample, sigmaOfAlphaBar } from '../core/diffusion/samplers.ts';
+import { edmSigmas } from '../core/diffusion/edm.ts';
+import { Ema } from '../core/ema.ts';
+import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
+import { readCheckpoint, restoreCheckpoint, saveCheckpoint } from '../core/io/checkpoint.ts';
+import { readSafetensors, writeSafetensors } from '../core/io/safetensors.ts';
+import { defaultBackend, useBackend, BACKENDS } from '../core/kernels/select.ts';
+import { OutputDir } from '../core/output.ts';
+import { Progress } from '../core/progress.ts';
+import { imageGrid } from '../plots/index.ts';
+
+const JUDGE = 'stages/mnist/judge.safetensors';
+const backendFlag = {
+  type: 'string',
+  default: defaultBackend(),
+  help: `kernels: ${BACKENDS.join('|')}`,
+} as const;
+
+// ---- the pieces train and sample share ----
+
+function netOf(unet: UNet, cfg: StageConfig): ImageNet {
+  const fractionalTime = cfg.diffusion_params.objective === 'edm';
+  return (x, t) => unet.forward(x, t, { fractionalTime });
+}
+
+function scheduleOf(cfg: StageConfig): DdpmSchedule {
+  const d = cfg.diffusion_params;
+  if (d.beta_schedule !== 'linear')
+    throw new Error(`beta_schedule '${d.beta_schedule}' is not available yet`);
+  return DdpmSchedule.linear(d.num_timesteps, d.beta_start, d.beta_end);
+}
+
+/** The noise levels a sampler visits, from pure noise down to 0. */
+function samplerSigmas(cfg: StageConfig, sampler: string, steps: number): number[] {
+  const d = cfg.diffusion_params;
+  if (d.objective === 'edm' && sampler !== 'ddpm')
+    return edmSigmas({ n: steps, sigmaMin: 0.002, sigmaMax: 80 });
+  // the DDPM schedule's own timesteps, evenly spaced from T-1 to 0 (all T for the ancestral sampler)
+  const schedule = scheduleOf(cfg);
+  const n = sampler === 'ddpm' ? schedule.T : Math.min(steps, schedule.T);
+  const ts = Array.from({ length: n }, (_, i) =>
+    Math.round(((schedule.T - 1) * (n - 1 - i)) / Math.max(1, n - 1)),
+  );
+  return [...ts.map((t) => sigmaOfAlphaBar(schedule.alphaBar[t])), 0];
+}
+
+/** Draws `count` digits with the EMA model; images in [0, 1]. Also returns snapshots for the ddpm grids. */
+function drawSamples(
+  ema: UNet,
+  cfg: StageConfig,
+  opts: { sampler: string; steps: number; count: number; seed: number; quiet: boolean },
+) {
+  const d = cfg.diffusion_params;
+  const net = netOf(ema, cfg);
+  const denoise =
+    d.objective === 'edm'
+      ? edmDenoiser(net, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std })
+      : ddpmDenoiser(net, scheduleOf(cfg), d.prediction);
+  const sigmas = samplerSigmas(cfg, opts.sampler, opts.steps);
+  const size = cfg.model_params.im_size;
+  const channels = cfg.model_params.im_channels;
+  const perImage = channels * size * size;
+  const images = new Float32Array(opts.count * perImage);
+  // snapshots of x_t and of the x0 prediction at t = 1000, 800, ..., 0 (the reference's figure)
+  const marks = [1, 0.8, 0.6, 0.4, 0.2, 0].map((f) => Math.round(f * (sigmas.length - 1)));
+  const snapshots = marks.map(() => ({
+    xt: new Float32Array(images.length),
+    x0: new Float32Array(images.length),
+  }));
+  const rng = new Rng(opts.seed);
+  const batch = 100;
+  const bar = new Progress(Math.ceil(opts.count / batch) * (sigmas.length - 1), `sample ${opts.sampler}`, {
+    quiet: opts.quiet,
+    unit: 'step',
+  });
+  for (let start = 0; start < opts.count; start += batch) {
+    const n = Math.min(batch, opts.count - start);
+    const xStart = rng.randn([n, channels, size, size], { std: sigmas[0] });
+    const keep = (i: number, x: Tensor, x0: Tensor) => {
+      bar.tick(1);
+      const m = marks.indexOf(i + 1);
+      if (m >= 0) {
+        snapshots[m].xt.set(toUnit(x, Math.sqrt(1 + sigmas[i + 1] ** 2)), start * perImage);
+        snapshots[m].x0.set(toUnit(x0, 1), start * perImage);
+      }
+    };
+    snapshots[0].xt.set(toUnit(xStart, Math.sqrt(1 + sigmas[0] ** 2)), start * perImage);
+    const out =
+      opts.sampler === 'heun'
+        ? heunSample(denoise, sigmas, xStart, keep)
+        : opts.sampler === 'ddpm'
+          ? ancestralSample(denoise, sigmas, xStart, rng, keep)
+          : ddimSample(denoise, sigmas, xStart, keep);
+    images.set(toUnit(out, 1), start * perImage);
+  }
+  return { images, snapshots, marks };
+}
+
+/** Images in [-1, 1] (divided by `scale` first, to bring a noisy VE sample to VP) -> [0, 1], clamped. */
+function toUnit(x: Tensor, scale: number): Float32Array {
+  return Float32Array.from(x.data, (v) => Math.min(1, Math.max(0, (v / scale + 1) / 2)));
+}
+
+function writeSamples(
+  out: OutputDir,
+  images: Float32Array,
+  count: number,
+  cfg: StageConfig,
+  rows: number,
+): void {
+  const { im_channels: c, im_size: s } = cfg.model_params;
+  const path = out.path('samples.safetensors');
+  writeSafetensors(path, new Map([['samples', new Tensor(images, [count, c, s, s])]]), { range: '[0, 1]' });
+  out.record(path);
+  const shown = Math.min(count, rows * rows);
+  imageGrid({
+    data: images.subarray(0, shown * c * s * s),
+    n: shown,
+    channels: c === 3 ? 3 : 1,
+    height: s,
+    width: s,
+    nrow: rows,
+    title: `${shown} samples`,
+  }).save(out.record(out.path('grid.png')));
+}
+
+function judgeImages(images: Float32Array, count: number) {
+  const { test } = mnistSplit();
+  const { judge, real } = loadJudge(JUDGE, test);
+  return judgeSamples(judge, images, count, real);
+}
+
+const fmtScores = (s: { confident: number; entropy: number; fid: number; samples: number }) =>
+  `confident ${s.confident.toFixed(3)} | class entropy ${s.entropy.toFixed(3)} | MNIST-FID ${s.fid.toFixed(1)} (${s.samples} samples)`;
+
+// ---- train ----
+
+async function train(argv: string[]) {
+  const flags = parseFlags(
+    'stage:mnist',
+    {
+      config: { type: 'string', default: 'stages/mnist/default.json', help: 'training config (JSON)' },
+      out: {
+        type: 'string',
+        default: 'out/mnist',
+        help: 'folder for the checkpoint, log, samples and scores',
+      },
+      seed: { type: 'int', default: 0, help: 'random seed' },
+      fresh: { type: 'boolean', help: 'ignore an existing checkpoint and start over' },
+      minutes: {
+        type: 'float',
+        default: 0,
+        min: 0,
+        help: 'stop after this many minutes of training (0: run num_steps)',
+      },
+      'snapshot-minutes': {
+        type: 'float',
+        default: 0,
+        min: 0,
+        help: 'also keep an EMA snapshot every N minutes',
+      },
+      'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
+      quiet: { type: 'boolean', help: 'no progress bar' },
+      backend: backendFlag,
+    },
+    argv,
+  );
+  const cfg = readConfig(flags.config); // a bad config stops here, before anything is built
+  const tp = cfg.train_params;
+  console.log(await useBackend(flags.backend));
+  const out = new OutputDir(flags.out);
+  const ckptPath = out.path(tp.ckpt_name);
+
+  // Data: the 8,000 training digits in [-1, 1].
+  const { train } = mnistSplit();
+  const data = Float32Array.from(train.images, (v) => 2 * v - 1);
+
+  // Model, its EMA, the optimiser; resumed from the checkpoint when there is one.
+  const unet = new UNet(cfg.model_params, new Rng(flags.seed));
+  const emaNet = new UNet(cfg.model_params, new Rng(flags.seed));
+  const ema = new Ema(unet, emaNet, tp.ema_decay);
+  const optimizer = new Adam(unet.parameters(), { lr: tp.lr });
+  let state = { step: 0, images: 0, seconds: 0 };
+  if (existsSync(ckptPath) && !flags.fresh) {
+    const ckpt = readCheckpoint(ckptPath);
+    if (JSON.stringify(ckpt.config) !== JSON.stringify(cfg)) {
+      throw new Error(
+        `${ckptPath} was trained with a different config; use --fresh to start over, or another --out`,
+      );
+    }
+    restoreCheckpoint(ckpt, ckptPath, { ema: emaNet, model: unet, optimizer });
+    state = { step: ckpt.state.step, images: ckpt.state.images, seconds: ckpt.state.seconds };
+    console.log(
+      `resuming from ${ckptPath}: step ${state.step}, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min trained`,
+    );
+  }
+  console.log(
+    `UNet: ${unet.numParameters().toLocaleString('en')} parameters; ${cfg.diffusion_params.objective} objective; batch ${tp.batch_size}`,
+  );
+
+  const d = cfg.diffusion_params;
+  const net = netOf(unet, cfg);
+  const schedule = d.objective === 'ddpm' ? scheduleOf(cfg) : null;
+  const save = () => saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, config: cfg, state });
+  let interrupted = false;
+  const onSigint = () => (interrupted = true);
+  process.on('SIGINT', onSigint);
+  const log = out.path('train-log.csv');
+  if (state.step === 0) out.writeFile('train-log.csv', 'step,images,seconds,loss,lr\n');
+  const appendLog = (await import('node:fs')).appendFileSync;
+  const budget = flags.minutes > 0 ? flags.minutes * 60 : Infinity;
+  const total = tp.num_steps;
+  const bar = new Progress(total - state.step, 'train', { quiet: flags.quiet, unit: 'step' });
+  let smooth = NaN;
+  let lastCkpt = state.seconds;
+  let nextSnapshot =
+    flags['snapshot-minutes'] > 0
+      ? (Math.floor(state.seconds / 60 / flags['snapshot-minutes']) + 1) * flags['snapshot-minutes'] * 60
+      : Infinity;
+
+  // Training: every step draws its batch, timesteps and noise from a generator seeded by (seed, step),
+  // so a resumed run continues exactly as an uninterrupted one would.
+  while (state.step < total && state.seconds < budget) {
+    const t0 = performance.now();
+    const rng = new Rng(`${flags.seed}/${state.step}`);
+    const idx = Array.from({ length: tp.batch_size }, () => rng.int(0, train.count));
+    const x0 = new Tensor(new Float32Array(idx.length * PIXELS), [idx.length, 1, 28, 28]);
+    idx.forEach((i, k) => x0.data.set(data.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
+    const warm = tp.warmup_steps > 0 ? Math.min(1, (state.step + 1) / tp.warmup_steps) : 1;
+    optimizer.lr = warm * (tp.lr_schedule === 'cosine' ? cosineLr(tp.lr, state.step, total) : tp.lr);
+    const loss = schedule
+      ? ddpmLoss(net, x0, schedule, d.prediction, rng)
+      : edmLoss(net, x0, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std }, rng);
+    const value = loss.item();
+    if (!Number.isFinite(value)) {
+      throw new Error(
+        `the loss became ${value} at step ${state.step}; stopping. The last good checkpoint is kept${existsSync(ckptPath) ? ` at ${ckptPath}` : ' (none was written yet)'}`,
+      );
+    }
+    optimizer.zeroGrad();
+    loss.backward();
+    optimizer.step();
+    ema.update(state.step);
+    state = {
+      step: state.step + 1,
+      images: state.images + tp.batch_size,
+      seconds: state.seconds + (performance.now() - t0) / 1000,
+    };
+    smooth = Number.isNaN(smooth) ? value : 0.98 * smooth + 0.02 * value;
+    appendLog(
+      log,
+      `${state.step},${state.images},${state.seconds.toFixed(2)},${value.toPrecision(6)},${optimizer.lr.toPrecision(4)}\n`,
+    );
+    bar.tick(
+      1,
+      `loss ${smooth.toFixed(4)} ${(tp.batch_size / ((performance.now() - t0) / 1000)).toFixed(1)} img/s`,
+    );
+    if (state.seconds - lastCkpt >= tp.ckpt_every_seconds) {
+      save();
+      lastCkpt = state.seconds;
+    }
+    if (state.seconds >= nextSnapshot) {
+      const minutes = Math.round(nextSnapshot / 60);
+      saveCheckpoint(out.path(`snapshot-${String(minutes).padStart(3, '0')}min.safetensors`), {
+        ema: emaNet,
+        config: cfg,
+        state,
+      });
+      nextSnapshot += flags['snapshot-minutes'] * 60;
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C be noticed between steps
+    if (interrupted) {
+      save();
+      console.log(`\ninterrupted at step ${state.step}: saved ${ckptPath}; run the same command to resume`);
+      process.exit(130);
+    }
+  }
+  process.off('SIGINT', onSigint);
+  save();
+  out.record(ckptPath);
+  out.record(log);
+  console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
+  if (!flags['no-sample']) {
+    const { images } = drawSamples(emaNet, cfg, {
+      sampler: tp.sampler,
+      steps: tp.sample_steps,
+      count: tp.num_samples,
+      seed: flags.seed,
+      quiet: flags.quiet,
+    });
+    writeSamples(out, images, tp.num_samples, cfg, tp.num_grid_rows);
+    const scores = judgeImages(images, tp.num_samples);
+    out.writeJson('scores.json', {
+      ...scores,
+      sampler: tp.sampler,
+      steps: tp.sample_steps,
+      trainedSteps: state.step,
+      trainedImages: state.images,
+      trainedMinutes: state.seconds / 60,
+    });
+    console.log(`judge: ${fmtScores(scores)}`);
+  }
+  console.log(out.report());
+}
+
+// ---- sample ----
+
+async function sample(argv: string[]) {
+  const flags = parseFlags(
+    'stage:mnist -- sample',
+    {
+      checkpoint: {
+        type: 'string',
+        default: 'stages/mnist/default.safetensors',
+        help: 'checkpoint to sample from',
+      },
+      n: { type: 'int', default: 100, min: 1, help: 'number of samples' },
+      steps: { type: 'int', default: 50, min: 1, help: 'sampler steps (ddim, heun)' },
+      sampler: { type: 'string', default: 'ddim', help: 'ddim | ddpm | heun' },
+      seed: { type: 'int', default: 0, help: 'random seed' },
+      out: { type: 'string', default: 'out/mnist-samples', help: 'output folder' },
+      quiet: { type: 'boolean', help: 'no progress bar' },
+      backend: backendFlag,
+    },
+    argv,
+  );
+  if (!['ddim', 'ddpm', 'heun'].includes(flags.sampler))
+    throw new UsageError(`--sampler must be ddim, ddpm or heun; got '${flags.sampler}'`);
+  const ckpt = readCheckpoint(flags.checkpoint);
+  const { validateConfig } = await import('../core/config.ts');
+  const cfg = validateConfig(ckpt.config);
+  console.log(await useBackend(flags.backend));
+  const emaNet = new UNet(cfg.model_params, new Rng(0));
+  restoreCheckpoint(ckpt, flags.checkpoint, { ema: emaNet });
+  const out = new OutputDir(flags.out);
+  const { images, snapshots, marks } = drawSamples(emaNet, cfg, {
+    sampler: flags.sampler,
+    steps: flags.steps,
+    count: flags.n,
+    seed: flags.seed,
+    quiet: flags.quiet,
+  });
+  const rows = Math.max(1, Math.round(Math.sqrt(Math.min(flags.n, 100))));
+  writeSamples(out, images, flags.n, cfg, rows);
+  if (flags.sampler === 'ddpm') {
+    // the reference's figure: x_t and the x0 prediction at t = 1000, 800, ..., 0
+    const { im_channels: c, im_size: s } = cfg.model_params;
+    const shown = Math.min(flags.n, rows * rows);
+    snapshots.forEach((snap, k) => {
+      const t = Math.round(1000 * (1 - marks[k] / (marks[marks.length - 1] || 1)));
+      for (const [name, data] of [
+        ['xt', snap.xt],
+        ['x0', snap.x0],
+      ] as const) {
+        const label = name === 'xt' ? `x_t at t = ${t}` : `predicted x0 at t = ${t}`;
+        imageGrid({
+          data: data.subarray(0, shown * c * s * s),
+          n: shown,
+          channels: c === 3 ? 3 : 1,
+          height: s,
+          width: s,
+          nrow: rows,
+          title: label,
+        }).save(out.record(out.path(`${name}_t${String(t).padStart(4, '0')}.png`)));
+      }
+    });
+  }
+  console.log(out.report());
+}
+
+// ---- judge ----
+
+async function judge(argv: string[]) {
+  const flags = parseFlags(
+    'stage:mnist -- judge',
+    { quiet: { type: 'boolean', help: 'only the scores' } },
+    argv,
+  );
+  const dir = flags.positionals[0];
+  if (!dir) throw new UsageError('judge needs the folder holding samples.safetensors');
+  const path = join(dir, 'samples.safetensors');
+  const samples = readSafetensors(path).tensors.get('samples');
+  if (
+    !samples ||
+    samples.ndim !== 4 ||
+    samples.shape[1] !== 1 ||
+    samples.shape[2] !== 28 ||
+    samples.shape[3] !== 28
+  ) {
+    throw new Error(`${path}: needs a tensor 'samples' of shape [N, 1, 28, 28]`);
+  }
+  const scores = judgeImages(samples.data as Float32Array, samples.shape[0]);
+  mkdirSync(dir, { recursive: true });
+  new OutputDir(dir).writeJson('scores.json', scores);
+  console.log(fmtScores(scores));
+}
+
+runMain(async () => {
+  const argv = process.argv.slice(2);
+  const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'train';
+  const rest = command === argv[0] ? argv.slice(1) : argv;
+  if (command === 'train') await train(rest);
+  else if (command === 'sample') await sample(rest);
+  else if (command === 'judge') await judge(rest);
+  else
+    throw new UsageError(
+      `unknown command '${command}' (train, sample, judge)`,
+      'usage: npm run stage:mnist -- [train|sample|judge] [flags]',
+    );
+});
