@@ -179,4 +179,51 @@ for (const backend of listBackends()) {
   });
 }
 
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  const ref = backendKernels('ts');
+  if (backend === 'ts' || !own.softmaxForward || !own.siluForward) continue;
+  test(`${backend} softmax and SiLU (forward and backward) equal the ts kernels`, () => {
+    const rng = new Rng(9);
+    // absolute-or-relative: backward outputs can be tiny differences of larger terms
+    const close = (got: Float32Array, want: Float32Array, scale: number, what: string) => {
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(
+          Math.abs(got[i] - want[i]) < 1e-6 * scale + 1e-5 * Math.abs(want[i]),
+          `${what}[${i}]: ${got[i]} vs ${want[i]}`,
+        );
+      }
+    };
+    for (const [rows, cols] of [
+      [1, 1],
+      [3, 7],
+      [5, 196],
+      [33, 49],
+      [700, 5],
+    ]) {
+      const x = rng.randn([rows * cols], { std: 4 }).data as Float32Array;
+      const gy = rng.randn([rows * cols]).data as Float32Array;
+      const [a, b] = [new Float32Array(rows * cols), new Float32Array(rows * cols)];
+      own.softmaxForward?.({ x, out: a, rows, cols });
+      ref.softmaxForward?.({ x, out: b, rows, cols });
+      close(a, b, 1, `softmax ${rows}x${cols}`);
+      const [c, d] = [new Float32Array(rows * cols), new Float32Array(rows * cols)];
+      own.softmaxBackward?.({ y: b, gy, gx: c, rows, cols });
+      ref.softmaxBackward?.({ y: b, gy, gx: d, rows, cols });
+      close(c, d, 4, `softmax backward ${rows}x${cols}`);
+    }
+    for (const n of [1, 3, 4, 17, 100003]) {
+      const x = rng.randn([n], { std: 5 }).data as Float32Array;
+      const g = rng.randn([n]).data as Float32Array;
+      const [a, b, c, d] = [0, 1, 2, 3].map(() => new Float32Array(n));
+      own.siluForward?.({ x, out: a });
+      ref.siluForward?.({ x, out: b });
+      close(a, b, 10, `silu ${n}`);
+      own.siluBackward?.({ x, g, gx: c });
+      ref.siluBackward?.({ x, g, gx: d });
+      close(c, d, 4, `silu backward ${n}`);
+    }
+  });
+}
+
 test.run();

@@ -10,7 +10,7 @@ import { add, mul } from '../ops/elementwise.ts';
 import { Tensor, allocate, tensor } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import type { Rng } from '../random.ts';
-import { noisedMixture, type GaussianMixture } from './mixture.ts';
+import { noisedMixture, posteriorEps, type GaussianMixture } from './mixture.ts';
 
 /**
  * The variance of each reverse step, the two choices of Ho et al. (sec. 3.2), diffusers' 'fixed_small'
@@ -163,4 +163,35 @@ export function ddpmSample(
     opts.onStep?.(t, x);
   }
   return x;
+}
+
+/**
+ * The sampling loop, also keeping x_t at the timesteps in `keep` (x_{T-1}, the starting noise, if
+ * T-1 is among them): for plots of the samples on their way. Snapshots come in the order sampled.
+ */
+export function ddpmTrajectory(
+  schedule: DdpmSchedule,
+  epsModel: EpsModel,
+  xT: Tensor,
+  rng: Rng,
+  keep: number[],
+  opts: { variance?: ReverseVariance; onStep?: (t: number, x: Tensor) => void } = {},
+): { sample: Tensor; snapshots: { t: number; x: Tensor }[] } {
+  const snapshots = keep.includes(schedule.T - 1) ? [{ t: schedule.T - 1, x: xT }] : [];
+  const sample = ddpmSample(schedule, epsModel, xT, rng, {
+    variance: opts.variance,
+    onStep: (t, x) => {
+      if (t > 0 && keep.includes(t - 1)) snapshots.push({ t: t - 1, x });
+      opts.onStep?.(t, x);
+    },
+  });
+  return { sample, snapshots };
+}
+
+/**
+ * The best possible noise predictor for mixture data, E[eps | x_t] in closed form: sampling with it
+ * shows what the sampler itself does, so a network's result can be judged against it.
+ */
+export function exactEpsModel(schedule: DdpmSchedule, data: GaussianMixture): EpsModel {
+  return (xt, t) => posteriorEps(data, xt, schedule.signal(t), schedule.noise(t));
 }

@@ -43,6 +43,8 @@ const SPECS: { [K in KernelName]: Spec<K> } = {
   softmaxForward: { key: (a) => `${a.rows}x${a.cols}`, outputs: (a) => [a.out] },
   softmaxBackward: { key: (a) => `${a.rows}x${a.cols}`, outputs: (a) => [a.gx] },
   adamUpdate: { key: (a) => `${a.p.length}`, outputs: (a) => [a.p, a.m, a.v] },
+  siluForward: { key: (a) => `${a.x.length}`, outputs: (a) => [a.out] },
+  siluBackward: { key: (a) => `${a.x.length}`, outputs: (a) => [a.gx] },
 };
 
 const CACHE_DIR = join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
@@ -86,6 +88,10 @@ function calibrationArgs(name: KernelName): unknown {
       return { x: f(512 * 196), out: f(512 * 196), rows: 512, cols: 196 };
     case 'softmaxBackward':
       return { y: f(512 * 196), gy: f(512 * 196), gx: f(512 * 196), rows: 512, cols: 196 };
+    case 'siluForward':
+      return { x: f(65536), out: f(65536) };
+    case 'siluBackward':
+      return { x: f(65536), g: f(65536), gx: f(65536) };
     case 'adamUpdate':
       return { p: f(65536), g: f(65536), m: f(65536), v: f(65536).map(Math.abs), b1: 0.9, b2: 0.999, eps: 1e-8, l2: 0, decay: 1, stepSize: 1e-3, sqrtBc2: 0.03 }; // prettier-ignore
   }

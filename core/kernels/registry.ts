@@ -144,6 +144,18 @@ export interface AdamArgs {
   sqrtBc2: number;
 }
 
+/** SiLU, x sigmoid(x), elementwise; its backward gx = g (s + x s (1 - s)) with s = sigmoid(x). */
+export interface SiluArgs {
+  x: Storage;
+  out: Storage;
+}
+
+export interface SiluBackwardArgs {
+  x: Storage;
+  g: Storage;
+  gx: Storage;
+}
+
 export interface KernelSet {
   gemm(args: GemmArgs): void;
   im2col(args: Im2colArgs): void;
@@ -156,6 +168,8 @@ export interface KernelSet {
   softmaxForward(args: SoftmaxArgs): void;
   softmaxBackward(args: SoftmaxBackwardArgs): void;
   adamUpdate(args: AdamArgs): void;
+  siluForward(args: SiluArgs): void;
+  siluBackward(args: SiluBackwardArgs): void;
 }
 
 export type KernelName = keyof KernelSet;

@@ -20,6 +20,8 @@ const KERNELS: KernelName[] = [
   'softmaxForward',
   'softmaxBackward',
   'adamUpdate',
+  'siluForward',
+  'siluBackward',
 ];
 
 export function defaultBackend(): string {

@@ -1,7 +1,13 @@
 // The reference kernels in plain TypeScript. They are what every other backend is checked against, so
 // they stay simple, but not naive: no allocation inside loops, and the one that matters most (gemm)
 // keeps a 4x4 block of C in local variables so each loaded element of A and B is used four times.
-import { registerBackend, type AdamArgs, type GemmArgs } from './registry.ts';
+import {
+  registerBackend,
+  type AdamArgs,
+  type GemmArgs,
+  type SiluArgs,
+  type SiluBackwardArgs,
+} from './registry.ts';
 
 /**
  * C[m,n] (+)= op(A) op(B). Every layout is read through strides: element (i, p) of op(A) is
@@ -88,4 +94,20 @@ export function adamTs({ p, g, m, v, b1, b2, eps, l2, decay, stepSize, sqrtBc2 }
   }
 }
 
-registerBackend('ts', { gemm: gemmTs, adamUpdate: adamTs });
+export function siluForwardTs({ x, out }: SiluArgs): void {
+  for (let i = 0; i < x.length; i++) out[i] = x[i] / (1 + Math.exp(-x[i]));
+}
+
+export function siluBackwardTs({ x, g, gx }: SiluBackwardArgs): void {
+  for (let i = 0; i < x.length; i++) {
+    const s = 1 / (1 + Math.exp(-x[i]));
+    gx[i] = g[i] * s * (1 + x[i] * (1 - s)); // d(x s)/dx = s + x s (1 - s)
+  }
+}
+
+registerBackend('ts', {
+  gemm: gemmTs,
+  adamUpdate: adamTs,
+  siluForward: siluForwardTs,
+  siluBackward: siluBackwardTs,
+});

@@ -3,6 +3,8 @@
 import { allocate, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
 import { broadcastShapes } from '../shape.ts';
 import { expandData, sumToShape } from './strided.ts';
+import { kernel } from '../kernels/registry.ts';
+import '../kernels/ts.ts';
 
 export type Operand = Tensor | number;
 
@@ -149,19 +151,15 @@ export const relu = unary(
   (x) => (x > 0 ? x : 0),
   (x) => (x > 0 ? 1 : 0),
 );
-/** SiLU (swish), x * sigmoid(x): written out in full because every ResNet block calls it twice. */
+/** SiLU (swish), x * sigmoid(x): a registry kernel, because every ResNet block calls it twice. */
 export function silu(a: Tensor): Tensor {
-  const n = a.size;
-  const x = a.data;
-  const out = allocate(a.dtype, n);
-  for (let i = 0; i < n; i++) out[i] = x[i] / (1 + Math.exp(-x[i]));
+  const f64 = a.dtype === 'float64';
+  const out = allocate(a.dtype, a.size);
+  kernel('siluForward', f64)({ x: a.data, out });
   return opResult('silu', out, a.shape, [a], (g) => {
-    const ga = allocate(a.dtype, n);
-    for (let i = 0; i < n; i++) {
-      const s = 1 / (1 + Math.exp(-x[i]));
-      ga[i] = g[i] * s * (1 + x[i] * (1 - s)); // d(x s)/dx = s + x s (1 - s)
-    }
-    a.accumulateGrad(ga);
+    const gx = allocate(a.dtype, a.size);
+    kernel('siluBackward', f64)({ x: a.data, g, gx }); // d(x s)/dx = s + x s (1 - s), s = sigmoid(x)
+    a.accumulateGrad(gx);
   });
 }
 export const abs = unary('abs', Math.abs, (x) => Math.sign(x));

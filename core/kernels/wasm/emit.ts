@@ -36,6 +36,7 @@ const section = (id: number, body: Bytes): Bytes => [id, ...uleb(body.length), .
 
 export const I32 = 0x7f;
 export const V128 = 0x7b;
+export const F32 = 0x7d;
 
 /** Instructions, each as its byte sequence. Memory offsets are in bytes. */
 export const op = {
@@ -58,6 +59,7 @@ export const op = {
   sub: [0x6b],
   mul: [0x6c],
   shl: [0x74],
+  and: [0x71],
   i32Load: (offset: number) => [0x28, 2, ...uleb(offset)],
   f32Load: (offset: number) => [0x2a, 2, ...uleb(offset)],
   f32Add: [0x92],
@@ -72,7 +74,28 @@ export const op = {
   v128Load32Splat: (offset: number) => [0xfd, ...uleb(0x09), 2, ...uleb(offset)],
   v128Zero: [0xfd, ...uleb(0x0c), ...new Array<number>(16).fill(0)],
   f32x4Add: [0xfd, ...uleb(0xe4)],
+  f32x4Sub: [0xfd, ...uleb(0xe5)],
   f32x4Mul: [0xfd, ...uleb(0xe6)],
+  f32x4Div: [0xfd, ...uleb(0xe7)],
+  f32x4Min: [0xfd, ...uleb(0xe8)],
+  f32x4Max: [0xfd, ...uleb(0xe9)],
+  f32x4Nearest: [0xfd, ...uleb(0x6a)],
+  f32x4Splat: [0xfd, ...uleb(0x13)],
+  f32x4ExtractLane: (lane: number) => [0xfd, ...uleb(0x1f), lane],
+  i32x4TruncSatF32x4S: [0xfd, ...uleb(0xf8)],
+  i32x4Add: [0xfd, ...uleb(0xae)],
+  i32x4Shl: [0xfd, ...uleb(0xab)],
+  i32x4Splat: [0xfd, ...uleb(0x11)],
+  f32: (v: number) => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)],
+  f32Sub: [0x93],
+  f32Mul: [0x94],
+  f32Div: [0x95],
+  f32Min: [0x96],
+  f32Max: [0x97],
+  f32Nearest: [0x90],
+  /** saturating: NaN gives 0 instead of a trap */
+  i32TruncSatF32S: [0xfc, 0x00],
+  f32ReinterpretI32: [0xbe],
 };
 
 /** A function body under construction: declare locals, then append instructions. */

@@ -8,7 +8,14 @@
 // Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
 // back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
 import type { Storage } from '../../tensor.ts';
-import type { ConvGeometry, GemmArgs } from '../registry.ts';
+import type {
+  ConvGeometry,
+  GemmArgs,
+  SiluArgs,
+  SiluBackwardArgs,
+  SoftmaxArgs,
+  SoftmaxBackwardArgs,
+} from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
 import { gemmModuleBytes, KERNEL_EXPORTS, MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
@@ -391,6 +398,67 @@ export class WasmEngine {
     });
     this.runPhase(lists);
     a.gx.set(this.f32.subarray(X, X + size));
+  }
+
+  // ---- pointwise: copied in, split into equal ranges across the threads, copied out ----
+
+  /** Splits [0, count) into one job per thread, each `call(start, end)`, and runs them. */
+  private splitJobs(lists: number[], count: number, call: (start: number, end: number) => number[]): void {
+    const parts = lists.length;
+    lists.forEach((at, t) =>
+      this.writeJobs(at, [call(Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts))]),
+    );
+    this.runPhase(lists);
+  }
+
+  softmaxForward({ x, out, rows, cols }: SoftmaxArgs): void {
+    this.reset();
+    const [X, OUT] = [this.take(rows * cols), this.take(rows * cols)];
+    const lists = this.phaseLists(rows * cols);
+    this.commit();
+    this.put(x, X, rows * cols);
+    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxForward, X * 4, OUT * 4, r0, r1, cols]);
+    out.set(this.f32.subarray(OUT, OUT + rows * cols));
+  }
+
+  softmaxBackward({ y, gy, gx, rows, cols }: SoftmaxBackwardArgs): void {
+    this.reset();
+    const [Y, GY, GX] = [this.take(rows * cols), this.take(rows * cols), this.take(rows * cols)];
+    const lists = this.phaseLists(rows * cols);
+    this.commit();
+    this.put(y, Y, rows * cols);
+    this.put(gy, GY, rows * cols);
+    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxBackward, Y * 4, GY * 4, GX * 4, r0, r1, cols]);
+    gx.set(this.f32.subarray(GX, GX + rows * cols));
+  }
+
+  siluForward({ x, out }: SiluArgs): void {
+    this.silu(x, out, null);
+  }
+
+  siluBackward({ x, g, gx }: SiluBackwardArgs): void {
+    this.silu(x, gx, g);
+  }
+
+  /** SiLU forward (g = null) or backward, over element ranges split on multiples of 4. */
+  private silu(x: Storage, out: Storage, g: Storage | null): void {
+    const n = x.length;
+    this.reset();
+    const [X, OUT, G] = [this.take(n), this.take(n), g ? this.take(n) : 0];
+    const lists = this.phaseLists(n);
+    this.commit();
+    this.put(x, X, n);
+    if (g) this.put(g, G, n);
+    const quads = Math.ceil(n / 4);
+    this.splitJobs(lists, quads, (q0, q1) => [
+      FN.silu,
+      X * 4,
+      OUT * 4,
+      G * 4,
+      q0 * 16,
+      Math.min(n, q1 * 4) * 4,
+    ]);
+    out.set(this.f32.subarray(OUT, OUT + n));
   }
 }
 

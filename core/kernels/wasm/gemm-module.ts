@@ -6,6 +6,7 @@
 // 4 x 8 measured fastest here (V8 gives wasm 16 SIMD registers; bigger tiles spill).
 import { assembleModule, FunctionBuilder, I32, op, V128 } from './emit.ts';
 import { col2imFunction, im2colFunction } from './conv-module.ts';
+import { siluFunction, softmaxBackwardFunction, softmaxForwardFunction } from './pointwise-module.ts';
 
 export const MR = 4; // rows of a tile (one panel of packed A)
 export const NR = 8; // columns of a tile (one panel of packed B): two f32x4 vectors
@@ -120,10 +121,30 @@ function zero(): FunctionBuilder {
 }
 
 /** The exported functions, in the order the job interpreter refers to them by index. */
-export const KERNEL_EXPORTS = ['macro', 'packRows', 'packStrided', 'zero', 'im2col', 'col2im'] as const;
+export const KERNEL_EXPORTS = [
+  'macro',
+  'packRows',
+  'packStrided',
+  'zero',
+  'im2col',
+  'col2im',
+  'softmaxForward',
+  'softmaxBackward',
+  'silu',
+] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  const bodies = [macroKernel(), packRows(), packStrided(), zero(), im2colFunction(), col2imFunction()];
+  const bodies = [
+    macroKernel(),
+    packRows(),
+    packStrided(),
+    zero(),
+    im2colFunction(),
+    col2imFunction(),
+    softmaxForwardFunction(),
+    softmaxBackwardFunction(),
+    siluFunction(),
+  ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),
     { minPages: 1, maxPages, shared },

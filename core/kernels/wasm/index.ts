@@ -40,5 +40,9 @@ if (wasmAvailable) {
     conv2dForward: (a) => engine(a.x, a.w, a.out).conv2dForward(a),
     conv2dBackwardFilter: (a) => engine(a.x, a.gy, a.gw).conv2dBackwardFilter(a),
     conv2dBackwardInput: (a) => engine(a.w, a.gy, a.gx).conv2dBackwardInput(a),
+    softmaxForward: (a) => engine(a.x, a.out).softmaxForward(a),
+    softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
+    siluForward: (a) => engine(a.x, a.out).siluForward(a),
+    siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
   });
 }
