@@ -3,8 +3,10 @@
 //   matmul n^3                      GFLOP/s, 2 n^3 flops, through the matmul op
 //   conv3x3 fwd/bwd at batch 64     GFLOP/s, 2 B Cout H W Cin 9 flops per pass (backward: dW and dX, 2x)
 //   unet train step                 images/s for forward + backward + Adam at the default MNIST config
+//                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config)
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
-import { conv2d, matmul, noGrad, Rng, sum, type Tensor } from '../core/index.ts';
+import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
+import { readConfig } from '../core/config.ts';
 import { parseFlags, runMain } from '../core/cli.ts';
 import { useBackend, BACKENDS } from '../core/kernels/select.ts';
 import { GPU } from 'gpu.js';
@@ -88,6 +90,32 @@ runMain(async () => {
       const b = rng.randn([n, n]);
       const t = await time(() => noGrad(() => matmul(a, b)), runs, budget);
       emit({ bench: `matmul ${n}^3`, backend, value: (2 * n ** 3) / t.ms / 1e6, unit: 'GFLOP/s', ...t });
+    }
+
+    // one UNet training step: forward, backward, Adam, as stage:mnist runs it
+    {
+      const cfg = readConfig(smoke ? 'stages/mnist/tiny.json' : 'stages/mnist/default.json');
+      const batch = smoke ? 2 : 64;
+      const net = new UNet(cfg.model_params, new Rng(0));
+      const opt = new Adam(net.parameters(), { lr: 1e-4 });
+      const size = cfg.model_params.im_size;
+      const x = rng.randn([batch, cfg.model_params.im_channels, size, size]);
+      const target = rng.randn(x.shape);
+      const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
+      const step = () => {
+        const loss = mseLoss(net.forward(x, t), target);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+      };
+      const r = await time(step, smoke ? 1 : 3, smoke ? 50 : 20000);
+      emit({
+        bench: `unet train step b${batch}`,
+        backend,
+        value: batch / (r.ms / 1000),
+        unit: 'images/s',
+        ...r,
+      });
     }
 
     for (const { b, cin, cout, hw } of convs) {
