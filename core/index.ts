@@ -22,3 +22,6 @@ export * from './nn/unet-config.ts';
 export * from './nn/unet.ts';
 export * from './io/safetensors.ts';
 export * from './io/golden.ts';
+export * from './diffusion/mixture.ts';
+export * from './diffusion/ddpm.ts';
+export * from './diffusion/nets.ts';

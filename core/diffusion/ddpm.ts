@@ -10,6 +10,7 @@ import { add, mul } from '../ops/elementwise.ts';
 import { Tensor, allocate, tensor } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import type { Rng } from '../random.ts';
+import { UsageError } from '../cli.ts';
 import { noisedMixture, posteriorEps, type GaussianMixture } from './mixture.ts';
 
 /**
@@ -17,6 +18,15 @@ import { noisedMixture, posteriorEps, type GaussianMixture } from './mixture.ts'
  * and 'fixed_large': betaTilde_t is right when the data is a single point, beta_t when it is N(0, I).
  */
 export type ReverseVariance = 'betaTilde' | 'beta';
+
+/** Reads a --variance flag; anything but the two choices is a usage error of `command`. */
+export function reverseVarianceFlag(value: string, command: string): ReverseVariance {
+  if (value === 'betaTilde' || value === 'beta') return value;
+  throw new UsageError(
+    `--variance must be betaTilde or beta, got '${value}'`,
+    `usage: npm run ${command} -- --help`,
+  );
+}
 
 export class DdpmSchedule {
   readonly T: number;

@@ -1,0 +1,58 @@
+// Small multiples of 2-D scatter plots, one per noise level or timestep: the point cloud at each stage
+// of sampling, optionally with the circle of radius 2 std around each component of the exact density.
+import type { GaussianMixture } from '../core/diffusion/mixture.ts';
+import type { Canvas } from './canvas.ts';
+import { scatterChart, type ScatterSeries } from './charts.ts';
+import { panelGrid } from './grids.ts';
+
+export interface ScatterPanel {
+  title: string;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  /** The exact 2-D density the points should follow here: drawn as dotted 2-std circles. */
+  exact?: GaussianMixture;
+  /** Square plotting range on both axes (default: the figure's `range`). */
+  range?: [number, number];
+}
+
+/** Points along the circle of radius `r` around (cx, cy). */
+function circle(cx: number, cy: number, r: number, points = 160): { x: number[]; y: number[] } {
+  const angles = Array.from({ length: points }, (_, i) => (2 * Math.PI * i) / points);
+  return { x: angles.map((a) => cx + r * Math.cos(a)), y: angles.map((a) => cy + r * Math.sin(a)) };
+}
+
+export function scatterLevels(
+  panels: ScatterPanel[],
+  title: string,
+  opts: { range?: [number, number]; cols?: number; size?: number } = {},
+): Canvas {
+  const size = opts.size ?? 380;
+  const charts = panels.map((p) => {
+    const series: ScatterSeries[] = [{ name: 'samples', x: p.x, y: p.y, radius: 1.5, alpha: 0.45 }];
+    if (p.exact) {
+      const rings = p.exact.map((c) => circle(c.mean[0], c.mean[1], 2 * c.std));
+      series.push({
+        name: 'exact: 2 std',
+        x: rings.flatMap((r) => r.x),
+        y: rings.flatMap((r) => r.y),
+        radius: 0.8,
+        alpha: 0.9,
+        color: [200, 40, 40],
+      });
+    }
+    const range = p.range ?? opts.range;
+    return scatterChart({
+      title: p.title,
+      xLabel: 'x',
+      yLabel: 'y',
+      series,
+      xRange: range,
+      yRange: range,
+      equalAspect: true,
+      width: size,
+      height: size,
+      fontScale: 2,
+    });
+  });
+  return panelGrid(charts, { cols: opts.cols ?? 4, title, fontScale: 2 });
+}
