@@ -24,4 +24,6 @@ export * from './io/safetensors.ts';
 export * from './io/golden.ts';
 export * from './diffusion/mixture.ts';
 export * from './diffusion/ddpm.ts';
+export * from './diffusion/schedule.ts';
+export * from './diffusion/targets.ts';
 export * from './diffusion/nets.ts';

@@ -46,6 +46,8 @@ export interface LineChartOptions extends ChartBaseOptions {
   /** Fixed axis ranges; by default x spans the data and y spans it with a 5% margin. */
   xRange?: [number, number];
   yRange?: [number, number];
+  /** Draw the legend (default true); small multiples may show it on one panel only. */
+  legend?: boolean;
 }
 
 /**
@@ -97,7 +99,7 @@ export function lineChart(opts: LineChartOptions): ChartCanvas {
     });
   });
   axes.drawFrame(canvas);
-  axes.drawLegend(canvas, legend);
+  if (opts.legend !== false) axes.drawLegend(canvas, legend);
   return canvas;
 }
 

@@ -4,10 +4,12 @@
 // things: data noised forward in one jump, the model's reverse samples, and that exact q(x_t). The
 // distance from the reverse samples to q(x_t) (1-Wasserstein) is measured at checkpoints during
 // training, so the reader sees it shrink, and next to it the distance 1000 exact samples would have.
+// --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
-import { DdpmSchedule, ddpmTrajectory } from '../core/diffusion/ddpm.ts';
+import { betaScheduleFlag, DDPM_FLAGS, DdpmSchedule, ddpmTrajectory } from '../core/diffusion/ddpm.ts';
+import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { axisMarginal, gaussian, sampleMixture, type GaussianMixture } from '../core/diffusion/mixture.ts';
-import { EpsMlp } from '../core/diffusion/nets.ts';
+import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain, UsageError } from '../core/cli.ts';
 import { Progress } from '../core/progress.ts';
 import { secondsSince, stageSetup } from '../core/stage.ts';
@@ -38,13 +40,16 @@ runMain(async () => {
         min: 1,
         help: 'how many times to measure: ... steps/16, steps/4, steps',
       },
+      ...DDPM_FLAGS,
     },
   );
+  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-detailed');
+  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-detailed');
   const chosen = DATA[flags.data];
   if (!chosen)
     throw new UsageError(`--data must be one of ${Object.keys(DATA).join(', ')}, got '${flags.data}'`);
   const data = chosen.mixture;
-  const schedule = DdpmSchedule.linear(flags.T, 1e-4, 0.02);
+  const schedule = DdpmSchedule.of(betaSchedule, flags.T, 1e-4, 0.02);
   const T = schedule.T;
   const sigmaData = Math.min(...data.map((c) => c.std)); // the finest detail: each component's spread
 
@@ -62,7 +67,7 @@ runMain(async () => {
 
   // Training as in stage:ddpm, pausing at checkpoints (steps/64, steps/16, steps/4, steps by default)
   // to sample 1000 points and measure the distance at every watched t.
-  const model = new EpsMlp(schedule, { dim: 1, width: 32, sigmaData }, rng);
+  const model = new DdpmMlp(schedule, { dim: 1, width: 32, sigmaData, prediction }, rng);
   const optimizer = new Adam(model.parameters(), { lr: 3e-3 });
   const batch = 32;
   const checkpoints = Array.from({ length: flags.checkpoints }, (_, k) =>
@@ -79,7 +84,10 @@ runMain(async () => {
     const x0 = sampleMixture(data, batch, rng);
     const t = schedule.sampleTimesteps(batch, rng);
     const eps = rng.randn([batch, 1]);
-    const loss = mseLoss(model.forward(schedule.addNoise(x0, eps, t), t), eps);
+    const loss = mseLoss(
+      model.forward(schedule.addNoise(x0, eps, t), t),
+      schedule.target(prediction, x0, eps, t),
+    );
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -87,7 +95,9 @@ runMain(async () => {
     bar.tick(1, `loss ${loss.item().toFixed(4)}`);
     if (checkpoints.includes(step + 1)) {
       const run = noGrad(() =>
-        ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 1]), rng, watched),
+        ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 1]), rng, watched, {
+          prediction,
+        }),
       );
       reverse = run.snapshots.map((s) => s.x.data as Float32Array);
       sample = run.sample.data;
@@ -115,11 +125,14 @@ runMain(async () => {
   files.writeCsv('samples.csv', ['x'], [sample]);
   const seconds = secondsSince(started);
   files.writeJson('summary.json', {
-    ...{ data: flags.data, about: chosen.about, T, watched, checkpoints, wasserstein1: distances, floor },
+    ...{ data: flags.data, about: chosen.about, betaSchedule, prediction, T, watched, checkpoints },
+    ...{ wasserstein1: distances, floor },
     ...{ samplesWasserstein1: sampleDistances, samplesFloor: dataFloor },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
-  lossChart(losses, 'Training loss (MSE on the noise eps)').save(files.record(files.path('loss.png')));
+  lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]})`).save(
+    files.record(files.path('loss.png')),
+  );
   lineChart({
     title: 'Distance from the reverse samples to the exact q(x_t), during training',
     xLabel: 'training step',

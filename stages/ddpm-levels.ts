@@ -2,8 +2,17 @@
 // The data, schedule and sampler are those of stage:ddpm; only the model changes: T independent
 // two-layer MLPs, net t trained only on samples noised to step t. Nothing is shared between levels,
 // so no net needs a time input, but each one sees only 1/T of the training data.
+// --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad, reshape } from '../core/index.ts';
-import { DdpmSchedule, ddpmTrajectory, exactEpsModel, reverseVarianceFlag } from '../core/diffusion/ddpm.ts';
+import {
+  betaScheduleFlag,
+  DDPM_FLAGS,
+  DdpmSchedule,
+  ddpmTrajectory,
+  exactEpsModel,
+  reverseVarianceFlag,
+} from '../core/diffusion/ddpm.ts';
+import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { LevelMlps } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
@@ -21,13 +30,16 @@ runMain(async () => {
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps, and of networks' },
       variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-levels');
+  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-levels');
+  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-levels');
 
   const sigmaData = 0.01;
   const data = gaussian([1], sigmaData);
-  const schedule = DdpmSchedule.linear(flags.T, 1e-4, 0.02);
+  const schedule = DdpmSchedule.of(betaSchedule, flags.T, 1e-4, 0.02);
   const T = schedule.T;
 
   // The model: net t sees x_t centred and scaled as if the data were N(mu, sigma_data^2). Near t = 0
@@ -35,7 +47,7 @@ runMain(async () => {
   // learnt that offset hopelessly slowly; so mu is measured from the training data first (a shared
   // network learns it from all levels at once, see stage:ddpm).
   const muData = sampleMean(sampleMixture(data, 10000, rng).data);
-  const nets = new LevelMlps(schedule, { dim: 1, width: 16, sigmaData, muData: [muData] }, rng);
+  const nets = new LevelMlps(schedule, { dim: 1, width: 16, sigmaData, muData: [muData], prediction }, rng);
   const optimizer = new Adam(nets.parameters(), { lr: 1e-2 });
 
   // Training: every step gives every level 8 fresh samples of its own, so each net gets a gradient
@@ -48,7 +60,8 @@ runMain(async () => {
     optimizer.lr = cosineLr(1e-2, step, flags.steps);
     const x0 = reshape(sampleMixture(data, T * perLevel, rng), [T, perLevel, 1]);
     const eps = rng.randn([T, perLevel, 1]);
-    const loss = mseLoss(nets.forwardAll(schedule.addNoise(x0, eps, levels)), eps);
+    const target = schedule.target(prediction, x0, eps, levels);
+    const loss = mseLoss(nets.forwardAll(schedule.addNoise(x0, eps, levels)), target);
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -63,6 +76,7 @@ runMain(async () => {
   const { sample: x, snapshots } = noGrad(() =>
     ddpmTrajectory(schedule, (xt, t) => nets.forward(xt, t), rng.randn([count, 1]), rng, keep, {
       variance,
+      prediction,
       onStep: () => sampleBar.tick(),
     }),
   );
@@ -82,10 +96,10 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { mean: 1, std: sigmaData };
   files.writeJson('summary.json', {
-    ...{ mean, std, goal, exactEps: exact, variance, T, networks: T, muData },
+    ...{ mean, std, goal, exactEps: exact, variance, betaSchedule, prediction, T, networks: T, muData },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
-  lossChart(losses, `Training loss (MSE on eps, averaged over the ${T} nets)`).save(
+  lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]}, averaged over the ${T} nets)`).save(
     files.record(files.path('loss.png')),
   );
   const title = `One net per level: reverse samples at several t vs the exact q(x_t)`;

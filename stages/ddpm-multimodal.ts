@@ -1,11 +1,19 @@
 // Stage 3c: DDPM on the four spikes of stage:multimodal. The schedule and the ancestral sampler are
 // stage:ddpm's; the network is the same kind, wider, since it must now place four modes. Watch the
-// cloud split as t runs down, and count what lands where.
+// cloud split as t runs down, and count what lands where. --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
 import type { Tensor } from '../core/index.ts';
-import { DdpmSchedule, ddpmTrajectory, exactEpsModel, reverseVarianceFlag } from '../core/diffusion/ddpm.ts';
+import {
+  betaScheduleFlag,
+  DDPM_FLAGS,
+  DdpmSchedule,
+  ddpmTrajectory,
+  exactEpsModel,
+  reverseVarianceFlag,
+} from '../core/diffusion/ddpm.ts';
+import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
-import { EpsMlp } from '../core/diffusion/nets.ts';
+import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
 import { Progress } from '../core/progress.ts';
 import { secondsSince, stageSetup } from '../core/stage.ts';
@@ -21,19 +29,22 @@ runMain(async () => {
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
       variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-multimodal');
+  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-multimodal');
+  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-multimodal');
 
   const sigmaData = 0.01; // the width of each spike: c_in and c_out are set for that detail
   const data = squareSpikes(sigmaData);
   const centres = data.map((c) => c.mean);
-  const schedule = DdpmSchedule.linear(flags.T, 1e-4, 0.02);
+  const schedule = DdpmSchedule.of(betaSchedule, flags.T, 1e-4, 0.02);
 
   // Training: stage:ddpm's loop. Width 64 and batches of 128: between the spikes, where x_t is rare
   // in training, the noise prediction must still push a sample firmly towards one spike, and a
   // narrower or less-fed network left more samples stranded there.
-  const model = new EpsMlp(schedule, { dim: 2, width: 64, sigmaData }, rng);
+  const model = new DdpmMlp(schedule, { dim: 2, width: 64, sigmaData, prediction }, rng);
   const optimizer = new Adam(model.parameters(), { lr: 3e-3 });
   const batch = 128;
   const losses: number[] = [];
@@ -43,7 +54,10 @@ runMain(async () => {
     const x0 = sampleMixture(data, batch, rng);
     const t = schedule.sampleTimesteps(batch, rng);
     const eps = rng.randn([batch, 2]);
-    const loss = mseLoss(model.forward(schedule.addNoise(x0, eps, t), t), eps);
+    const loss = mseLoss(
+      model.forward(schedule.addNoise(x0, eps, t), t),
+      schedule.target(prediction, x0, eps, t),
+    );
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -59,6 +73,7 @@ runMain(async () => {
   const { sample: x, snapshots } = noGrad(() =>
     ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 2]), rng, keep, {
       variance,
+      prediction,
       onStep: () => sampleBar.tick(),
     }),
   );
@@ -85,11 +100,13 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { share: 0.25, std: sigmaData, centres };
   files.writeJson('summary.json', {
-    ...{ modes, exactEps: exactModes, goal, variance, T },
+    ...{ modes, exactEps: exactModes, goal, variance, betaSchedule, prediction, T },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
-  lossChart(losses, 'Training loss (MSE on the noise eps)').save(files.record(files.path('loss.png')));
-  const title = 'DDPM on four spikes: reverse samples at several t vs the exact q(x_t)';
+  lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]})`).save(
+    files.record(files.path('loss.png')),
+  );
+  const title = `DDPM on four spikes (${betaSchedule}, ${prediction}): reverse samples at several t vs the exact q(x_t)`;
   reverseScatters(schedule, data, snapshots, x, title).save(files.record(files.path('levels.png')));
 
   const describe = (ms: ModeStats[]) =>

@@ -3,10 +3,19 @@
 // random step t in one jump and teaches one network, told t by a sinusoidal embedding, to predict the
 // noise eps it added. Sampling starts from N(0, 1) and takes all T ancestral steps back, each removing
 // the predicted noise and adding a little fresh noise (none at the last step).
+// --beta-schedule cosine and --prediction x0|v swap in the other schedule and targets of stage:schedules.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
-import { DdpmSchedule, ddpmTrajectory, exactEpsModel, reverseVarianceFlag } from '../core/diffusion/ddpm.ts';
+import {
+  betaScheduleFlag,
+  DDPM_FLAGS,
+  DdpmSchedule,
+  ddpmTrajectory,
+  exactEpsModel,
+  reverseVarianceFlag,
+} from '../core/diffusion/ddpm.ts';
+import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
-import { EpsMlp } from '../core/diffusion/nets.ts';
+import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
 import { Progress } from '../core/progress.ts';
 import { secondsSince, stageSetup } from '../core/stage.ts';
@@ -22,18 +31,22 @@ runMain(async () => {
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
       variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm');
+  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm');
+  const prediction = predictionFlag(flags.prediction, 'stage:ddpm');
 
-  // Data and schedule. alphaBar_t falls from 0.9999 (noise std 0.01: as wide as the data itself) to
-  // 4e-5 (pure noise). Timesteps are 0-based, t = 0 .. T-1 (see core/diffusion/ddpm.ts).
+  // Data and schedule. On the linear schedule alphaBar_t falls from 0.9999 (noise std 0.01: as wide as
+  // the data itself) to 4e-5 (pure noise). Timesteps are 0-based, t = 0 .. T-1 (see core/diffusion/ddpm.ts).
   const sigmaData = 0.01;
   const data = gaussian([1], sigmaData);
-  const schedule = DdpmSchedule.linear(flags.T, 1e-4, 0.02);
+  const schedule = DdpmSchedule.of(betaSchedule, flags.T, 1e-4, 0.02);
 
-  // Training (Algorithm 1): x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) eps; loss |eps - eps_theta(x_t, t)|^2.
-  const model = new EpsMlp(schedule, { dim: 1, width: 32, sigmaData }, rng);
+  // Training (Algorithm 1): x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) eps; loss |eps - eps_theta(x_t, t)|^2
+  // (or the same with x0 or v = sqrt(alphaBar_t) eps - sqrt(1 - alphaBar_t) x_0 as the target).
+  const model = new DdpmMlp(schedule, { dim: 1, width: 32, sigmaData, prediction }, rng);
   const optimizer = new Adam(model.parameters(), { lr: 3e-3 });
   const batch = 32;
   const losses: number[] = [];
@@ -43,7 +56,10 @@ runMain(async () => {
     const x0 = sampleMixture(data, batch, rng);
     const t = schedule.sampleTimesteps(batch, rng);
     const eps = rng.randn([batch, 1]);
-    const loss = mseLoss(model.forward(schedule.addNoise(x0, eps, t), t), eps);
+    const loss = mseLoss(
+      model.forward(schedule.addNoise(x0, eps, t), t),
+      schedule.target(prediction, x0, eps, t),
+    );
     optimizer.zeroGrad();
     loss.backward();
     optimizer.step();
@@ -58,6 +74,7 @@ runMain(async () => {
   const { sample: x, snapshots } = noGrad(() =>
     ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 1]), rng, keep, {
       variance,
+      prediction,
       onStep: () => sampleBar.tick(),
     }),
   );
@@ -82,12 +99,16 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { mean: 1, std: sigmaData };
   files.writeJson('summary.json', {
-    ...{ mean, std, goal, exactEps: exact, variance, T: schedule.T },
+    ...{ mean, std, goal, exactEps: exact, variance, betaSchedule, prediction, T: schedule.T },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
-  lossChart(losses, 'Training loss (MSE on the noise eps)').save(files.record(files.path('loss.png')));
-  scheduleChart(schedule).save(files.record(files.path('schedule.png')));
-  const title = `Reverse samples at several t vs the exact q(x_t) (variance ${variance})`;
+  lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]})`).save(
+    files.record(files.path('loss.png')),
+  );
+  scheduleChart(schedule, betaSchedule === 'cosine' ? 'Cosine' : 'Linear').save(
+    files.record(files.path('schedule.png')),
+  );
+  const title = `Reverse samples at several t vs the exact q(x_t) (${betaSchedule}, ${prediction}, variance ${variance})`;
   reverseHistograms(schedule, data, snapshots, x, title).save(files.record(files.path('levels.png')));
 
   console.log(

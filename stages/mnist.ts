@@ -41,9 +41,8 @@ function netOf(unet: UNet, cfg: StageConfig): ImageNet {
 
 function scheduleOf(cfg: StageConfig): DdpmSchedule {
   const d = cfg.diffusion_params;
-  if (d.beta_schedule !== 'linear')
-    throw new Error(`beta_schedule '${d.beta_schedule}' is not available yet`);
-  return DdpmSchedule.linear(d.num_timesteps, d.beta_start, d.beta_end);
+  // cosine (Nichol & Dhariwal 2021) has no beta_start / beta_end: they apply to linear only
+  return DdpmSchedule.of(d.beta_schedule, d.num_timesteps, d.beta_start, d.beta_end);
 }
 
 /** The noise levels a sampler visits, from pure noise down to 0. */

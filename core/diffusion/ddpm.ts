@@ -1,23 +1,25 @@
 // The DDPM noise schedule and ancestral sampler (Ho et al. 2020), as a diffusers-style scheduler: an
 // object holding the schedule's numbers, with `addNoise` (the forward process in one jump) and `step`
-// (one reverse step). It deals only in numbers and in the noise eps: how a network's output becomes
-// eps (the prediction parametrisation) and the sampling loop live apart from it.
+// (one reverse step). Its betas are linear (the paper's) or cosine (Nichol & Dhariwal 2021); what the
+// network predicts (eps, x0 or v) is read by core/diffusion/targets.ts, and the sampling loop lives apart.
 //
 // Timesteps are 0-based, as in the reference code: t = 0 .. T-1, and x_t is the data after t + 1
 // noising steps, so alphaBar[t] = prod_{s <= t} (1 - beta_s) already includes beta_t. The paper's
 // x_1 .. x_T are our x_0 .. x_{T-1}, and the paper's clean x_0 is what the last step (t = 0) returns.
-import { add, mul } from '../ops/elementwise.ts';
-import { Tensor, allocate, tensor } from '../tensor.ts';
-import { formatShape } from '../shape.ts';
+import { Tensor, allocate } from '../tensor.ts';
 import type { Rng } from '../random.ts';
-import { UsageError } from '../cli.ts';
-import { noisedMixture, posteriorEps, type GaussianMixture } from './mixture.ts';
+import { UsageError, type FlagSpec } from '../cli.ts';
+import { posteriorEps, type GaussianMixture } from './mixture.ts';
+import {
+  checkOutput,
+  NoiseSchedule,
+  stepOptions,
+  type ReverseVariance,
+  type StepOptions,
+} from './schedule.ts';
+import type { Prediction } from './targets.ts';
 
-/**
- * The variance of each reverse step, the two choices of Ho et al. (sec. 3.2), diffusers' 'fixed_small'
- * and 'fixed_large': betaTilde_t is right when the data is a single point, beta_t when it is N(0, I).
- */
-export type ReverseVariance = 'betaTilde' | 'beta';
+export type { ReverseVariance } from './schedule.ts';
 
 /** Reads a --variance flag; anything but the two choices is a usage error of `command`. */
 export function reverseVarianceFlag(value: string, command: string): ReverseVariance {
@@ -28,8 +30,40 @@ export function reverseVarianceFlag(value: string, command: string): ReverseVari
   );
 }
 
-export class DdpmSchedule {
-  readonly T: number;
+export type BetaSchedule = 'linear' | 'cosine';
+export const BETA_SCHEDULES: readonly BetaSchedule[] = ['linear', 'cosine'];
+
+/** Reads a --beta-schedule flag; anything else is a usage error of `command` naming the choices. */
+export function betaScheduleFlag(value: string, command: string): BetaSchedule {
+  if ((BETA_SCHEDULES as readonly string[]).includes(value)) return value as BetaSchedule;
+  throw new UsageError(
+    `--beta-schedule must be one of ${BETA_SCHEDULES.join(', ')}, got '${value}'`,
+    `usage: npm run ${command} -- --help`,
+  );
+}
+
+/** The flags of the toy DDPM stages that choose the schedule and the prediction target. */
+export const DDPM_FLAGS = {
+  'beta-schedule': {
+    type: 'string',
+    default: 'linear',
+    help: 'linear (beta 1e-4..0.02, the paper) or cosine',
+  },
+  prediction: { type: 'string', default: 'eps', help: 'what the network predicts: eps, x0 or v' },
+} as const satisfies Record<string, FlagSpec>;
+
+/**
+ * The cosine schedule's alphaBar as a function of u = t / T in [0, 1] (Nichol & Dhariwal 2021, eq. 17):
+ * alphaBar(u) = f(u) / f(0), f(u) = cos^2(((u + s) / (1 + s)) pi / 2). The offset s = 0.008 keeps beta
+ * from being vanishingly small near u = 0.
+ */
+export function cosineAlphaBar(u: number, s = 0.008): number {
+  const f = (v: number) => Math.cos(((v + s) / (1 + s)) * (Math.PI / 2)) ** 2;
+  return f(u) / f(0);
+}
+
+export class DdpmSchedule extends NoiseSchedule {
+  readonly name: string;
   /** beta_t: the variance of the noise added by step t (eq. 2). */
   readonly betas: Float64Array;
   /** alpha_t = 1 - beta_t. */
@@ -42,15 +76,16 @@ export class DdpmSchedule {
    */
   readonly betaTilde: Float64Array;
 
-  constructor(betas: ArrayLike<number>) {
+  constructor(betas: ArrayLike<number>, name = 'DdpmSchedule') {
+    if (betas.length < 1) throw new Error('DdpmSchedule: needs at least one beta');
+    super(betas.length);
+    this.name = name;
     const T = betas.length;
-    if (T < 1) throw new Error('DdpmSchedule: needs at least one beta');
     for (let t = 0; t < T; t++) {
       if (!(betas[t] > 0 && betas[t] < 1)) {
         throw new Error(`DdpmSchedule: beta[${t}] = ${betas[t]} is not in (0, 1)`);
       }
     }
-    this.T = T;
     this.betas = Float64Array.from(betas);
     this.alphas = this.betas.map((b) => 1 - b);
     this.alphaBar = new Float64Array(T);
@@ -70,7 +105,29 @@ export class DdpmSchedule {
       throw new Error(`DdpmSchedule.linear: T must be an integer >= 2, got ${T}`);
     return new DdpmSchedule(
       Array.from({ length: T }, (_, t) => betaStart + ((betaEnd - betaStart) * t) / (T - 1)),
+      `linear ${betaStart}..${betaEnd}`,
     );
+  }
+
+  /**
+   * The cosine schedule (Nichol & Dhariwal 2021, eq. 17): beta_t = 1 - alphaBar((t+1)/T) / alphaBar(t/T),
+   * clipped at 0.999 (which only the last step reaches, where alphaBar(1) = 0), so that
+   * alphaBar[t] = cosineAlphaBar((t + 1) / T) until the clip: the noise rises slowly at both ends.
+   */
+  static cosine(T = 1000, s = 0.008): DdpmSchedule {
+    if (!Number.isInteger(T) || T < 2)
+      throw new Error(`DdpmSchedule.cosine: T must be an integer >= 2, got ${T}`);
+    return new DdpmSchedule(
+      Array.from({ length: T }, (_, t) =>
+        Math.min(1 - cosineAlphaBar((t + 1) / T, s) / cosineAlphaBar(t / T, s), 0.999),
+      ),
+      'cosine',
+    );
+  }
+
+  /** The schedule a config or flag names: linear from betaStart to betaEnd, or cosine (which has no such ends). */
+  static of(kind: BetaSchedule, T: number, betaStart = 1e-4, betaEnd = 0.02): DdpmSchedule {
+    return kind === 'cosine' ? DdpmSchedule.cosine(T) : DdpmSchedule.linear(T, betaStart, betaEnd);
   }
 
   /** sqrt(alphaBar_t): how much of x_0 is left in x_t. */
@@ -83,51 +140,27 @@ export class DdpmSchedule {
     return Math.sqrt(1 - this.alphaBar[this.check(t)]);
   }
 
-  /** n timesteps drawn uniformly from 0..T-1, as in training (Algorithm 1). */
-  sampleTimesteps(n: number, rng: Rng): number[] {
-    return Array.from({ length: n }, () => rng.int(0, this.T));
+  override alphaBarAt(t: number): number {
+    return this.alphaBar[this.check(t)];
   }
 
   /**
-   * The forward process in one jump (eq. 4): x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) eps,
-   * with one timestep per sample (the first axis of x0), or one for all.
-   */
-  addNoise(x0: Tensor, eps: Tensor, t: number | ArrayLike<number>): Tensor {
-    if (formatShape(x0.shape) !== formatShape(eps.shape)) {
-      throw new Error(`addNoise: x0 ${formatShape(x0.shape)} and eps ${formatShape(eps.shape)} differ`);
-    }
-    const ts = typeof t === 'number' ? null : Array.from(t);
-    if (ts && (x0.ndim === 0 || ts.length !== x0.shape[0])) {
-      throw new Error(`addNoise: ${ts.length} timesteps for x0 of shape ${formatShape(x0.shape)}`);
-    }
-    // one coefficient per sample, shaped [n, 1, ...] to broadcast over the sample's other axes
-    const shape = ts ? [ts.length, ...x0.shape.slice(1).map(() => 1)] : [];
-    const coef = (f: (t: number) => number) =>
-      tensor(ts ? ts.map(f) : [f(t as number)], shape, { dtype: x0.dtype });
-    return add(
-      mul(
-        coef((s) => this.signal(s)),
-        x0,
-      ),
-      mul(
-        coef((s) => this.noise(s)),
-        eps,
-      ),
-    );
-  }
-
-  /**
-   * One ancestral step, x_t -> x_{t-1} (Algorithm 2), for a batch all at timestep t:
+   * One ancestral step, x_t -> x_{t-1} (Algorithm 2), for a batch all at timestep t, in the reference's form:
    *   x_{t-1} = (x_t - beta_t / sqrt(1 - alphaBar_t) eps) / sqrt(alpha_t) + sqrt(betaTilde_t) z,  z ~ N(0, I),
-   * and no noise at t = 0, whose output is the sample. Sampling only: the result has no gradient.
+   * and no noise at t = 0, whose output is the sample. An x0 or v output is first turned into the eps
+   * it implies. Sampling only: the result has no gradient.
    */
-  step(xt: Tensor, epsPred: Tensor, t: number, rng: Rng, variance: ReverseVariance = 'betaTilde'): Tensor {
+  override step(
+    xt: Tensor,
+    output: Tensor,
+    t: number,
+    rng: Rng,
+    opts: StepOptions | ReverseVariance = {},
+  ): Tensor {
+    const { prediction = 'eps', variance = 'betaTilde' } = stepOptions(opts);
     this.check(t);
-    if (formatShape(xt.shape) !== formatShape(epsPred.shape)) {
-      throw new Error(
-        `step: x_t ${formatShape(xt.shape)} and predicted eps ${formatShape(epsPred.shape)} differ`,
-      );
-    }
+    checkOutput(xt, output, prediction);
+    const epsPred = prediction === 'eps' ? output : this.estimate(prediction, output, xt, t).eps;
     const epsScale = this.betas[t] / Math.sqrt(1 - this.alphaBar[t]);
     const invSqrtAlpha = 1 / Math.sqrt(this.alphas[t]);
     const sd = t > 0 ? Math.sqrt(variance === 'beta' ? this.betas[t] : this.betaTilde[t]) : 0;
@@ -138,38 +171,36 @@ export class DdpmSchedule {
     }
     return new Tensor(out, xt.shape);
   }
-
-  /** The exact q(x_t) of mixture data: means sqrt(alphaBar_t) mu_k, variances alphaBar_t s_k^2 + 1 - alphaBar_t. */
-  marginal(data: GaussianMixture, t: number): GaussianMixture {
-    return noisedMixture(data, this.signal(t), this.noise(t));
-  }
-
-  private check(t: number): number {
-    if (!Number.isInteger(t) || t < 0 || t >= this.T) {
-      throw new Error(`DdpmSchedule: timestep ${t} is outside 0..${this.T - 1}`);
-    }
-    return t;
-  }
 }
 
-/** Predicts the noise in a batch x_t, all at timestep t. */
-export type EpsModel = (xt: Tensor, t: number) => Tensor;
+/** A network at sampling time: a batch x_t, all at timestep t -> its output (eps, x0 or v). */
+export type Model = (xt: Tensor, t: number) => Tensor;
+/** A model whose output is the noise eps. */
+export type EpsModel = Model;
+
+export type SampleOptions = {
+  /** What the model's output is (default eps). */
+  prediction?: Prediction;
+  variance?: ReverseVariance;
+  onStep?: (t: number, x: Tensor) => void;
+};
 
 /**
- * The sampling loop: from x_{T-1} (pure noise, usually N(0, I)) down through t = T-1, ..., 0, one
- * `step` per timestep for the whole batch at once. `onStep(t, x)` sees x_{t-1} after each step (for
- * progress bars and snapshots); the return value is the final sample.
+ * The sampling loop: from x_{T-1} (pure noise, N(0, s_{T-1}^2 I): N(0, I) for DDPM) down through t = T-1, ..., 0, one
+ * `step` per timestep for the whole batch at once, with any schedule. `onStep(t, x)` sees x_{t-1}
+ * after each step (for progress bars and snapshots); the return value is the final sample.
  */
 export function ddpmSample(
-  schedule: DdpmSchedule,
-  epsModel: EpsModel,
+  schedule: NoiseSchedule,
+  model: Model,
   xT: Tensor,
   rng: Rng,
-  opts: { variance?: ReverseVariance; onStep?: (t: number, x: Tensor) => void } = {},
+  opts: SampleOptions = {},
 ): Tensor {
+  const stepOpts = { prediction: opts.prediction, variance: opts.variance };
   let x = xT;
   for (let t = schedule.T - 1; t >= 0; t--) {
-    x = schedule.step(x, epsModel(x, t), t, rng, opts.variance);
+    x = schedule.step(x, model(x, t), t, rng, stepOpts);
     opts.onStep?.(t, x);
   }
   return x;
@@ -180,16 +211,16 @@ export function ddpmSample(
  * T-1 is among them): for plots of the samples on their way. Snapshots come in the order sampled.
  */
 export function ddpmTrajectory(
-  schedule: DdpmSchedule,
-  epsModel: EpsModel,
+  schedule: NoiseSchedule,
+  model: Model,
   xT: Tensor,
   rng: Rng,
   keep: number[],
-  opts: { variance?: ReverseVariance; onStep?: (t: number, x: Tensor) => void } = {},
+  opts: SampleOptions = {},
 ): { sample: Tensor; snapshots: { t: number; x: Tensor }[] } {
   const snapshots = keep.includes(schedule.T - 1) ? [{ t: schedule.T - 1, x: xT }] : [];
-  const sample = ddpmSample(schedule, epsModel, xT, rng, {
-    variance: opts.variance,
+  const sample = ddpmSample(schedule, model, xT, rng, {
+    ...opts,
     onStep: (t, x) => {
       if (t > 0 && keep.includes(t - 1)) snapshots.push({ t: t - 1, x });
       opts.onStep?.(t, x);
@@ -202,6 +233,6 @@ export function ddpmTrajectory(
  * The best possible noise predictor for mixture data, E[eps | x_t] in closed form: sampling with it
  * shows what the sampler itself does, so a network's result can be judged against it.
  */
-export function exactEpsModel(schedule: DdpmSchedule, data: GaussianMixture): EpsModel {
+export function exactEpsModel(schedule: NoiseSchedule, data: GaussianMixture): EpsModel {
   return (xt, t) => posteriorEps(data, xt, schedule.signal(t), schedule.noise(t));
 }

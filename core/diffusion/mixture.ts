@@ -8,6 +8,7 @@ import { allocate, Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import { formatShape } from '../shape.ts';
 import type { Mixture1d } from '../stats.ts';
+import { combine, fromPrediction, predictionTarget, type Prediction } from './targets.ts';
 
 export type Component = { weight: number; mean: number[]; std: number };
 export type GaussianMixture = Component[];
@@ -115,4 +116,33 @@ export function posteriorEps(mix: GaussianMixture, x: Tensor, a: number, s: numb
     }
   }
   return new Tensor(out, [n, d]);
+}
+
+/**
+ * The smallest mean squared error, per coordinate, that a network predicting eps, x0 or v can reach on
+ * x = a x0 + s eps with x0 from the mixture: E|y - E[y | x]|^2 for each target y. E[eps | x] is exact
+ * (posteriorEps) and E[x0 | x], E[v | x] follow from it linearly; the outer mean is over n draws.
+ */
+export function bestTargetLoss(
+  mix: GaussianMixture,
+  a: number,
+  s: number,
+  n: number,
+  rng: Rng,
+): Record<Prediction, number> {
+  const d = mixtureDim(mix);
+  const x0 = sampleMixture(mix, n, rng);
+  const x0d = new Tensor(Float64Array.from(x0.data), x0.shape);
+  const eps = rng.randn([n, d], { dtype: 'float64' });
+  const x = combine(a, x0d, s, eps);
+  const epsHat = posteriorEps(mix, x, a, s);
+  const hat = { eps: epsHat, x0: fromPrediction('eps', epsHat, x, a, s).x0 };
+  const loss = (p: Prediction) => {
+    const y = predictionTarget(p, x0d, eps, a, s);
+    const yHat = predictionTarget(p, hat.x0, hat.eps, a, s);
+    let sum = 0;
+    for (let i = 0; i < y.size; i++) sum += (y.data[i] - yHat.data[i]) ** 2;
+    return sum / y.size;
+  };
+  return { eps: loss('eps'), x0: loss('x0'), v: loss('v') };
 }

@@ -9,7 +9,8 @@ import { timeEmbedding } from '../nn/embedding.ts';
 import { allocate, column, opResult, resultDtype, tensor, Tensor } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import type { Rng } from '../random.ts';
-import type { DdpmSchedule } from './ddpm.ts';
+import type { NoiseSchedule } from './schedule.ts';
+import type { Prediction } from './targets.ts';
 
 /**
  * A one-level denoiser for data in `dim` dimensions, with EDM's scalings (Karras et al. 2022,
@@ -36,20 +37,43 @@ export class EdmDenoiser extends Module {
   }
 }
 
-/** The per-timestep scalings of the DDPM networks: EDM's c_in and c_out written in DDPM's terms. */
+/**
+ * The per-timestep scalings of the DDPM networks: EDM's c_in and c_out written in terms of any
+ * schedule's x_t = a_t x0 + s_t eps (a^2 = alphaBar, s^2 = 1 - alphaBar for DDPM's).
+ */
 class DdpmScalings {
-  /** c_in(t) = 1 / sqrt(alphaBar_t sigma_data^2 + 1 - alphaBar_t): 1 / the std of x_t if the data had std sigma_data. */
+  /** c_in(t) = 1 / sqrt(a_t^2 sigma_data^2 + s_t^2): 1 / the std of x_t if the data had std sigma_data. */
   readonly cIn: Float64Array;
-  /** sqrt(alphaBar_t) c_in(t): how much of x_0 is in the scaled input c_in x_t. */
+  /** a_t c_in(t): how much of x_0 is in the scaled input c_in x_t. */
   readonly signalIn: Float64Array;
-  /** c_out(t) = sqrt(1 - alphaBar_t) c_in(t): the std of the ideal E[eps | x_t] if the data had std sigma_data. */
+  /** a_t and s_t, for centring inputs and outputs on the data's mean. */
+  readonly signal: Float64Array;
+  readonly noise: Float64Array;
+  /** The scale of the output, by what it predicts: see outputScale. */
   readonly cOut: Float64Array;
-  constructor(schedule: DdpmSchedule, sigmaData: number) {
-    const ab = schedule.alphaBar;
-    this.cIn = ab.map((a) => 1 / Math.sqrt(a * sigmaData * sigmaData + 1 - a));
-    this.signalIn = ab.map((a, t) => Math.sqrt(a) * this.cIn[t]);
-    this.cOut = ab.map((a, t) => Math.sqrt(1 - a) * this.cIn[t]);
+  constructor(schedule: NoiseSchedule, sigmaData: number, prediction: Prediction) {
+    const ts = Array.from({ length: schedule.T }, (_, t) => t);
+    this.signal = Float64Array.from(ts, (t) => schedule.signal(t));
+    this.noise = Float64Array.from(ts, (t) => schedule.noise(t));
+    const noise = this.noise;
+    this.cIn = this.signal.map((a, t) => 1 / Math.sqrt(a * a * sigmaData * sigmaData + noise[t] ** 2));
+    this.signalIn = this.signal.map((a, t) => a * this.cIn[t]);
+    this.cOut = this.signal.map((a, t) => outputScale(prediction, a, noise[t], this.cIn[t]));
   }
+}
+
+/**
+ * The output scale c_out for each prediction target. eps: s_t c_in, the std of the ideal E[eps | x_t]
+ * when the data has std sigma_data; it falls below 1 only where the noise is as fine as the data.
+ * x0: 1, unscaled: the network outputs the data itself, at the data's own scale (the toy data sits at
+ * distance 1 from the origin); stage:schedules measures how far from the least possible error in x0
+ * that leaves it at low noise. v = a_t eps - s_t x0: the two scales combined as for independent parts,
+ * sqrt(a_t^2 (s_t c_in)^2 + s_t^2), which follows eps at low noise and x0 at high noise.
+ */
+function outputScale(prediction: Prediction, a: number, s: number, cIn: number): number {
+  if (prediction === 'eps') return s * cIn;
+  if (prediction === 'x0') return 1;
+  return Math.sqrt((a * s * cIn) ** 2 + s * s);
 }
 
 /** One timestep per row: a number stands for the same t on all n rows. */
@@ -63,32 +87,35 @@ function timesteps(t: number | ArrayLike<number>, n: number, T: number): number[
 }
 
 /**
- * DDPM's noise predictor for toy data: one MLP for all timesteps, told t through the sinusoidal
- * embedding, with EDM's scalings written in DDPM's terms (x_t / sqrt(alphaBar_t) is the data plus
- * noise of std sqrt(1 / alphaBar_t - 1)):
- *   eps(x_t, t) = c_out F(c_in x_t, sqrt(alphaBar_t) c_in, emb(t)),
- *   c_in = 1 / sqrt(alphaBar_t sigma_data^2 + 1 - alphaBar_t),  c_out = sqrt(1 - alphaBar_t) c_in.
- * c_in puts x_t at unit scale at every t; sqrt(alphaBar_t) c_in is the scale the data was multiplied
- * by, which makes an offset in the data (a mean that is not 0) a linear function of the inputs; and
- * c_out is the spread of the ideal E[eps | x_t] when the data has std sigma_data. For Gaussian data
- * N(mu, sigma_data^2) the ideal F is then exactly c_in x_t - sqrt(alphaBar_t) c_in mu at every t.
+ * DDPM's network for toy data: one MLP for all timesteps, told t through the sinusoidal embedding,
+ * predicting eps (the reference), x0 or v, with EDM's scalings written in DDPM's terms (x_t / a_t is
+ * the data plus noise of std s_t / a_t):
+ *   out(x_t, t) = c_out F(c_in x_t, a_t c_in, emb(t)),  c_in = 1 / sqrt(a_t^2 sigma_data^2 + s_t^2),
+ * with c_out = s_t c_in for eps (see outputScale for x0 and v).
+ * c_in puts x_t at unit scale at every t; a_t c_in is the scale the data was multiplied by, which makes
+ * an offset in the data (a mean that is not 0) a linear function of the inputs; and the eps net's c_out
+ * is the spread of the ideal E[eps | x_t] when the data has std sigma_data. For Gaussian data
+ * N(mu, sigma_data^2) the ideal F is then exactly c_in x_t - a_t c_in mu at every t.
  * Without c_out the network had to learn that E[eps | x_t] flattens from slope 1 to 0.7 within the
  * last ten steps, where the noise becomes as narrow as the data; its slope at t = 0 came out 16% too
  * steep and the samples 18% too narrow (std 0.0054 where the exact eps gives 0.0066).
  */
-export class EpsMlp extends Module {
+export class DdpmMlp extends Module {
   net: Sequential;
+  /** What the output is: eps, x0 or v. */
+  readonly prediction: Prediction;
   private readonly scalings: DdpmScalings;
   private readonly embeddings: Tensor;
   constructor(
-    readonly schedule: DdpmSchedule,
-    opts: { dim: number; width: number; sigmaData: number; embDim?: number },
+    readonly schedule: NoiseSchedule,
+    opts: { dim: number; width: number; sigmaData: number; embDim?: number; prediction?: Prediction },
     rng: Rng,
   ) {
     super();
     const embDim = opts.embDim ?? 16;
+    this.prediction = opts.prediction ?? 'eps';
     this.net = mlp([opts.dim + 1 + embDim, opts.width, opts.width, opts.dim], rng);
-    this.scalings = new DdpmScalings(schedule, opts.sigmaData);
+    this.scalings = new DdpmScalings(schedule, opts.sigmaData, this.prediction);
     // emb(t) for every t once; each batch picks its rows
     this.embeddings = timeEmbedding(
       Array.from({ length: schedule.T }, (_, t) => t),
@@ -97,7 +124,7 @@ export class EpsMlp extends Module {
   }
   /** x_t is [n, dim]; t one timestep per row, or one for all. */
   forward(xt: Tensor, t: number | ArrayLike<number>): Tensor {
-    if (xt.ndim !== 2) throw new Error(`EpsMlp: x_t must be [n, dim], got ${formatShape(xt.shape)}`);
+    if (xt.ndim !== 2) throw new Error(`DdpmMlp: x_t must be [n, dim], got ${formatShape(xt.shape)}`);
     const ts = timesteps(t, xt.shape[0], this.schedule.T);
     const perRow = (v: Float64Array) => column(ts.map((s) => v[s]));
     const input = concat(
@@ -115,8 +142,8 @@ export class EpsMlp extends Module {
 /**
  * One small MLP per timestep instead of one network with a time input: net t has its own weights
  * and only ever sees samples noised to level t. Its input is x_t centred and scaled as if the data
- * were N(mu_data, sigma_data^2), c_in (x_t - sqrt(alphaBar_t) mu_data), and its output is scaled by
- * c_out as in EpsMlp. A shared network can learn the data's offset from all levels at once; a net
+ * were N(mu_data, sigma_data^2), c_in (x_t - a_t mu_data), and its output (eps, x0 or v) is scaled by
+ * c_out as in DdpmMlp (and, for x0 and v, centred on the target's value at mu_data). A shared network can learn the data's offset from all levels at once; a net
  * near t = 0, alone with inputs a hundred times wider than the data's spread, learnt it far too
  * slowly (and an extra input of size 70 killed its ReLUs), so the level nets are given mu_data.
  * The T nets are stored as stacked weights, [T, in, out] (x W, not PyTorch's W x), and run together
@@ -127,10 +154,18 @@ export class LevelMlps extends Module {
   bias1: Tensor;
   weight2: Tensor;
   bias2: Tensor;
+  /** What the output is: eps, x0 or v. */
+  readonly prediction: Prediction;
   private readonly scalings: DdpmScalings;
   constructor(
-    readonly schedule: DdpmSchedule,
-    readonly opts: { dim: number; width: number; sigmaData: number; muData: number[] },
+    readonly schedule: NoiseSchedule,
+    readonly opts: {
+      dim: number;
+      width: number;
+      sigmaData: number;
+      muData: number[];
+      prediction?: Prediction;
+    },
     rng: Rng,
   ) {
     super();
@@ -143,7 +178,8 @@ export class LevelMlps extends Module {
     this.bias1 = uniformInit([T, 1, width], dim, rng);
     this.weight2 = uniformInit([T, width, dim], width, rng);
     this.bias2 = uniformInit([T, 1, dim], width, rng);
-    this.scalings = new DdpmScalings(schedule, opts.sigmaData);
+    this.prediction = opts.prediction ?? 'eps';
+    this.scalings = new DdpmScalings(schedule, opts.sigmaData, this.prediction);
   }
 
   /** Runs net t on rows [t] of x_t, which is [T, n, dim]: every level at once, for training. */
@@ -171,13 +207,22 @@ export class LevelMlps extends Module {
     // the input is data, not a parameter: computed directly, outside the graph
     const input = new Float32Array(xt.size);
     for (let l = 0; l < L; l++) {
-      const [cIn, signal] = [this.scalings.cIn[first + l], Math.sqrt(this.schedule.alphaBar[first + l])];
+      const [cIn, signal] = [this.scalings.cIn[first + l], this.scalings.signal[first + l]];
       for (let i = l * n * dim; i < (l + 1) * n * dim; i++)
         input[i] = cIn * (xt.data[i] - signal * this.opts.muData[i % dim]);
     }
     const h = relu(add(levelLinear(new Tensor(input, xt.shape), pick(this.weight1)), pick(this.bias1)));
     const cOut = tensor(Array.from(this.scalings.cOut.subarray(first, first + L)), [L, 1, 1]);
-    return mul(cOut, add(levelLinear(h, pick(this.weight2)), pick(this.bias2)));
+    const out = mul(cOut, add(levelLinear(h, pick(this.weight2)), pick(this.bias2)));
+    if (this.prediction === 'eps') return out;
+    // the output is centred like the input: on what the target is for x0 = mu_data and eps = 0
+    // (x0: mu_data, v = a eps - s x0: -s_t mu_data), so each net learns only the deviation from it
+    const offset = new Float32Array(L * dim);
+    for (let l = 0; l < L; l++) {
+      const scale = this.prediction === 'x0' ? 1 : -this.scalings.noise[first + l];
+      for (let j = 0; j < dim; j++) offset[l * dim + j] = scale * this.opts.muData[j];
+    }
+    return add(out, new Tensor(offset, [L, 1, dim]));
   }
 }
 
@@ -229,3 +274,6 @@ export function levelLinear(x: Tensor, w: Tensor): Tensor {
     if (w.requiresGrad) w.accumulateGrad(gw);
   });
 }
+
+/** The eps-predicting DdpmMlp under its earlier name. */
+export const EpsMlp = DdpmMlp;

@@ -1,19 +1,21 @@
 // Training objectives for an image network net(x, t), and the denoiser each one implies for sampling.
 //
-//   ddpm  Ho et al. 2020: t ~ U{0..T-1}, x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps, the net
-//         predicts eps (or x0, or v = sqrt(alphaBar) eps - sqrt(1 - alphaBar) x0), loss = MSE.
+//   ddpm  Ho et al. 2020: t ~ U{0..T-1}, x_t = a_t x0 + s_t eps (a_t = sqrt(alphaBar_t), s_t = sqrt(1 - alphaBar_t)
+//         for DDPM's schedules, any (a_t, s_t) of core/diffusion/schedule.ts), the net predicts eps (or x0,
+//         or v = a_t eps - s_t x0; core/diffusion/targets.ts), loss = MSE.
 //   edm   Karras et al. 2022: sigma ~ logNormal(P_mean, P_std), x = x0 + sigma n, and the net is wrapped
 //         as D(x, sigma) = c_skip x + c_out net(c_in x, c_noise) (Table 1), trained with the weight that
 //         makes every sigma's loss of unit size, which is plain MSE on net's output against
 //         (x0 - c_skip x) / c_out.
-import { allocate, Tensor } from '../tensor.ts';
+import type { Tensor } from '../tensor.ts';
 import { mseLoss } from '../ops/loss.ts';
 import { noGrad } from '../tensor.ts';
 import type { Rng } from '../random.ts';
-import type { DdpmSchedule } from './ddpm.ts';
+import type { NoiseSchedule } from './schedule.ts';
 import type { Denoiser } from './samplers.ts';
+import { combine, fromPrediction, predictionTarget, type Prediction } from './targets.ts';
 
-export type Prediction = 'eps' | 'x0' | 'v';
+export type { Prediction } from './targets.ts';
 /** The network: a batch of images and one (possibly fractional) timestep per image. */
 export type ImageNet = (x: Tensor, t: number[]) => Tensor;
 
@@ -38,42 +40,20 @@ export function edmScalings(sigma: number, sigmaData: number) {
   };
 }
 
-/** Per-image scalars a_i, b_i -> a_i x_i + b_i y_i over [batch, ...] tensors (no graph). */
-function perImage(a: number[], x: Tensor, b: number[], y: Tensor): Tensor {
-  const per = x.size / a.length;
-  const out = allocate(x.dtype, x.size);
-  for (let i = 0; i < a.length; i++) {
-    for (let k = i * per; k < (i + 1) * per; k++) out[k] = a[i] * x.data[k] + b[i] * y.data[k];
-  }
-  return new Tensor(out, x.shape);
-}
-
-/** The DDPM objective's loss on a batch of clean images x0 [B, C, H, W]. */
+/** The DDPM objective's loss on a batch of clean images x0 [B, C, H, W], with any schedule. */
 export function ddpmLoss(
   net: ImageNet,
   x0: Tensor,
-  schedule: DdpmSchedule,
+  schedule: NoiseSchedule,
   prediction: Prediction,
   rng: Rng,
 ): Tensor {
   const batch = x0.shape[0];
   const t = schedule.sampleTimesteps(batch, rng);
   const eps = rng.randn(x0.shape);
-  const signal = t.map((s) => schedule.signal(s));
-  const noise = t.map((s) => schedule.noise(s));
-  const xt = perImage(signal, x0, noise, eps);
-  const target =
-    prediction === 'eps'
-      ? eps
-      : prediction === 'x0'
-        ? x0
-        : perImage(
-            signal,
-            eps,
-            noise.map((n) => -n),
-            x0,
-          ); // v = sqrt(ab) eps - sqrt(1 - ab) x0
-  return mseLoss(net(xt, t), target);
+  const [a, s] = [t.map((v) => schedule.signal(v)), t.map((v) => schedule.noise(v))];
+  const xt = combine(a, x0, s, eps);
+  return mseLoss(net(xt, t), predictionTarget(prediction, x0, eps, a, s));
 }
 
 /** The EDM objective's loss on a batch of clean images x0. */
@@ -81,16 +61,16 @@ export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, rng: Rng): 
   const batch = x0.shape[0];
   const sigma = Array.from({ length: batch }, () => Math.exp(opts.pMean + opts.pStd * rng.normal()));
   const n = rng.randn(x0.shape);
-  const x = perImage(new Array<number>(batch).fill(1), x0, sigma, n); // x0 + sigma n
+  const x = combine(1, x0, sigma, n); // x0 + sigma n
   const c = sigma.map((s) => edmScalings(s, opts.sigmaData));
-  const input = perImage(
+  const input = combine(
     c.map((k) => k.cIn),
     x,
-    new Array<number>(batch).fill(0),
+    0,
     x,
   );
   // target (x0 - c_skip x) / c_out
-  const target = perImage(
+  const target = combine(
     c.map((k) => 1 / k.cOut),
     x0,
     c.map((k) => -k.cSkip / k.cOut),
@@ -100,30 +80,27 @@ export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, rng: Rng): 
 }
 
 /**
- * The denoiser a DDPM-trained net implies: at level sigma the VP input is x / sqrt(1 + sigma^2) at the
- * timestep whose alphaBar is nearest 1 / (1 + sigma^2) (samplers visit the schedule's own levels), and
- * the prediction is turned into x0.
+ * The denoiser a DDPM-trained net implies, for any schedule. The samplers work in the coordinates
+ * x = x0 + sigma n; the net was trained on x_t = a_t x0 + s_t eps, which is a_t x at sigma = s_t / a_t.
+ * So at level sigma the net sees a_t x at the timestep whose sigma_t is nearest (samplers visit the
+ * schedule's own levels), and its output is read as `prediction` and turned into x0.
  */
-export function ddpmDenoiser(net: ImageNet, schedule: DdpmSchedule, prediction: Prediction): Denoiser {
+export function ddpmDenoiser(net: ImageNet, schedule: NoiseSchedule, prediction: Prediction): Denoiser {
+  const logSigmas = Array.from({ length: schedule.T }, (_, t) => Math.log(schedule.sigma(t)));
   return (x, sigma) =>
     noGrad(() => {
-      const ab = 1 / (1 + sigma * sigma);
-      const t = nearestTimestep(schedule, ab);
+      const t = nearestTimestep(logSigmas, Math.log(sigma));
       const [a, s] = [schedule.signal(t), schedule.noise(t)];
-      const xt = perImage([a], x, [0], x); // x sqrt(ab)
+      const xt = combine(a, x, 0, x); // a_t x
       const out = net(xt, new Array<number>(x.shape[0]).fill(t));
-      const batch = x.shape[0];
-      const ones = (v: number) => new Array<number>(batch).fill(v);
-      if (prediction === 'x0') return out;
-      if (prediction === 'eps') return perImage(ones(1 / a), xt, ones(-s / a), out); // (x_t - s eps) / a
-      return perImage(ones(a), xt, ones(-s), out); // x0 = a x_t - s v
+      return fromPrediction(prediction, out, xt, a, s).x0;
     });
 }
 
-function nearestTimestep(schedule: DdpmSchedule, alphaBar: number): number {
+function nearestTimestep(logSigmas: number[], logSigma: number): number {
   let best = 0;
-  for (let t = 1; t < schedule.T; t++) {
-    if (Math.abs(schedule.alphaBar[t] - alphaBar) < Math.abs(schedule.alphaBar[best] - alphaBar)) best = t;
+  for (let t = 1; t < logSigmas.length; t++) {
+    if (Math.abs(logSigmas[t] - logSigma) < Math.abs(logSigmas[best] - logSigma)) best = t;
   }
   return best;
 }
@@ -133,9 +110,7 @@ export function edmDenoiser(net: ImageNet, opts: EdmOptions): Denoiser {
   return (x, sigma) =>
     noGrad(() => {
       const { cSkip, cOut, cIn } = edmScalings(sigma, opts.sigmaData);
-      const batch = x.shape[0];
-      const ones = (v: number) => new Array<number>(batch).fill(v);
-      const out = net(perImage(ones(cIn), x, ones(0), x), ones(edmTime(sigma)));
-      return perImage(ones(cSkip), x, ones(cOut), out);
+      const out = net(combine(cIn, x, 0, x), new Array<number>(x.shape[0]).fill(edmTime(sigma)));
+      return combine(cSkip, x, cOut, out);
     });
 }
