@@ -6,7 +6,7 @@
 // The data: 8,000 training digits scaled to [-1, 1] as the reference does. The model: the config-driven
 // UNet of core/nn/unet.ts. The objective: DDPM's (predict the noise added at a random timestep), or EDM's
 // preconditioned one (config diffusion_params.objective). Sampling uses the EMA of the weights.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
 import { parseFlags, runMain, UsageError } from '../core/cli.ts';
@@ -222,6 +222,14 @@ async function train(argv: string[]) {
   process.on('SIGINT', onSigint);
   const log = out.path('train-log.csv');
   if (state.step === 0) out.writeFile('train-log.csv', 'step,images,seconds,loss,lr\n');
+  else if (existsSync(log)) {
+    // steps logged after the checkpoint (a crash or a kill between saves) will be run again
+    const rows = readFileSync(log, 'utf8').trim().split('\n');
+    out.writeFile(
+      'train-log.csv',
+      rows.filter((r, i) => i === 0 || Number(r.split(',')[0]) <= state.step).join('\n') + '\n',
+    );
+  }
   const appendLog = (await import('node:fs')).appendFileSync;
   const budget = flags.minutes > 0 ? flags.minutes * 60 : Infinity;
   const total = tp.num_steps;
