@@ -6,16 +6,20 @@
 // The data: 8,000 training digits scaled to [-1, 1] as the reference does. The model: the config-driven
 // UNet of core/nn/unet.ts. The objective: DDPM's (predict the noise added at a random timestep), or EDM's
 // preconditioned one (config diffusion_params.objective). Sampling uses the EMA of the weights.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
 import { parseFlags, runMain, UsageError } from '../core/cli.ts';
-import { readConfig, type StageConfig } from '../core/config.ts';
+import { readConfig, validateConfig, type StageConfig } from '../core/config.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
-import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
-import { ddpmDenoiser, ddpmLoss, edmDenoiser, edmLoss, type ImageNet } from '../core/diffusion/objectives.ts';
-import { ancestralSample, ddimSample, heunSample, sigmaOfAlphaBar } from '../core/diffusion/samplers.ts';
-import { edmSigmas } from '../core/diffusion/edm.ts';
+import { ddpmLoss, edmLoss } from '../core/diffusion/objectives.ts';
+import {
+  drawSamples,
+  IMAGE_SAMPLERS,
+  netOf,
+  scheduleOf,
+  type ImageSampler,
+} from '../core/diffusion/image-sampling.ts';
 import { Ema } from '../core/ema.ts';
 import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint } from '../core/io/checkpoint.ts';
@@ -32,88 +36,26 @@ const backendFlag = {
   help: `kernels: ${BACKENDS.join('|')}`,
 } as const;
 
-// ---- the pieces train and sample share ----
-
-function netOf(unet: UNet, cfg: StageConfig): ImageNet {
-  const fractionalTime = cfg.diffusion_params.objective === 'edm';
-  return (x, t) => unet.forward(x, t, { fractionalTime });
-}
-
-function scheduleOf(cfg: StageConfig): DdpmSchedule {
-  const d = cfg.diffusion_params;
-  // cosine (Nichol & Dhariwal 2021) has no beta_start / beta_end: they apply to linear only
-  return DdpmSchedule.of(d.beta_schedule, d.num_timesteps, d.beta_start, d.beta_end);
-}
-
-/** The noise levels a sampler visits, from pure noise down to 0. */
-function samplerSigmas(cfg: StageConfig, sampler: string, steps: number): number[] {
-  const d = cfg.diffusion_params;
-  if (d.objective === 'edm' && sampler !== 'ddpm')
-    return edmSigmas({ n: steps, sigmaMin: 0.002, sigmaMax: 80 });
-  // the DDPM schedule's own timesteps, evenly spaced from T-1 to 0 (all T for the ancestral sampler)
-  const schedule = scheduleOf(cfg);
-  const n = sampler === 'ddpm' ? schedule.T : Math.min(steps, schedule.T);
-  const ts = Array.from({ length: n }, (_, i) =>
-    Math.round(((schedule.T - 1) * (n - 1 - i)) / Math.max(1, n - 1)),
-  );
-  return [...ts.map((t) => sigmaOfAlphaBar(schedule.alphaBar[t])), 0];
-}
-
-/** Draws `count` digits with the EMA model; images in [0, 1]. Also returns snapshots for the ddpm grids. */
-function drawSamples(
-  ema: UNet,
+/** The first rows x rows images of a batch as a labelled grid PNG in `out`. */
+function saveGrid(
+  out: OutputDir,
+  file: string,
+  images: Float32Array,
   cfg: StageConfig,
-  opts: { sampler: string; steps: number; count: number; seed: number; quiet: boolean },
+  rows: number,
+  title: string,
 ) {
-  const d = cfg.diffusion_params;
-  const net = netOf(ema, cfg);
-  const denoise =
-    d.objective === 'edm'
-      ? edmDenoiser(net, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std })
-      : ddpmDenoiser(net, scheduleOf(cfg), d.prediction);
-  const sigmas = samplerSigmas(cfg, opts.sampler, opts.steps);
-  const size = cfg.model_params.im_size;
-  const channels = cfg.model_params.im_channels;
-  const perImage = channels * size * size;
-  const images = new Float32Array(opts.count * perImage);
-  // snapshots of x_t and of the x0 prediction at t = 1000, 800, ..., 0 (the reference's figure)
-  const marks = [1, 0.8, 0.6, 0.4, 0.2, 0].map((f) => Math.round(f * (sigmas.length - 1)));
-  const snapshots = marks.map(() => ({
-    xt: new Float32Array(images.length),
-    x0: new Float32Array(images.length),
-  }));
-  const rng = new Rng(opts.seed);
-  const batch = 100;
-  const bar = new Progress(Math.ceil(opts.count / batch) * (sigmas.length - 1), `sample ${opts.sampler}`, {
-    quiet: opts.quiet,
-    unit: 'step',
-  });
-  for (let start = 0; start < opts.count; start += batch) {
-    const n = Math.min(batch, opts.count - start);
-    const xStart = rng.randn([n, channels, size, size], { std: sigmas[0] });
-    const keep = (i: number, x: Tensor, x0: Tensor) => {
-      bar.tick(1);
-      const m = marks.indexOf(i + 1);
-      if (m >= 0) {
-        snapshots[m].xt.set(toUnit(x, Math.sqrt(1 + sigmas[i + 1] ** 2)), start * perImage);
-        snapshots[m].x0.set(toUnit(x0, 1), start * perImage);
-      }
-    };
-    snapshots[0].xt.set(toUnit(xStart, Math.sqrt(1 + sigmas[0] ** 2)), start * perImage);
-    const out =
-      opts.sampler === 'heun'
-        ? heunSample(denoise, sigmas, xStart, keep)
-        : opts.sampler === 'ddpm'
-          ? ancestralSample(denoise, sigmas, xStart, rng, keep)
-          : ddimSample(denoise, sigmas, xStart, keep);
-    images.set(toUnit(out, 1), start * perImage);
-  }
-  return { images, snapshots, marks };
-}
-
-/** Images in [-1, 1] (divided by `scale` first, to bring a noisy VE sample to VP) -> [0, 1], clamped. */
-function toUnit(x: Tensor, scale: number): Float32Array {
-  return Float32Array.from(x.data, (v) => Math.min(1, Math.max(0, (v / scale + 1) / 2)));
+  const { im_channels: c, im_size: s } = cfg.model_params;
+  const shown = Math.min(images.length / (c * s * s), rows * rows);
+  imageGrid({
+    data: images.subarray(0, shown * c * s * s),
+    n: shown,
+    channels: c === 3 ? 3 : 1,
+    height: s,
+    width: s,
+    nrow: rows,
+    title: title.replace('{n}', String(shown)),
+  }).save(out.record(out.path(file)));
 }
 
 function writeSamples(
@@ -127,16 +69,7 @@ function writeSamples(
   const path = out.path('samples.safetensors');
   writeSafetensors(path, new Map([['samples', new Tensor(images, [count, c, s, s])]]), { range: '[0, 1]' });
   out.record(path);
-  const shown = Math.min(count, rows * rows);
-  imageGrid({
-    data: images.subarray(0, shown * c * s * s),
-    n: shown,
-    channels: c === 3 ? 3 : 1,
-    height: s,
-    width: s,
-    nrow: rows,
-    title: `${shown} samples`,
-  }).save(out.record(out.path('grid.png')));
+  saveGrid(out, 'grid.png', images, cfg, rows, '{n} samples');
 }
 
 function judgeImages(images: Float32Array, count: number) {
@@ -230,7 +163,6 @@ async function train(argv: string[]) {
       rows.filter((r, i) => i === 0 || Number(r.split(',')[0]) <= state.step).join('\n') + '\n',
     );
   }
-  const appendLog = (await import('node:fs')).appendFileSync;
   const budget = flags.minutes > 0 ? flags.minutes * 60 : Infinity;
   const total = tp.num_steps;
   const bar = new Progress(total - state.step, 'train', { quiet: flags.quiet, unit: 'step' });
@@ -270,7 +202,7 @@ async function train(argv: string[]) {
       seconds: state.seconds + (performance.now() - t0) / 1000,
     };
     smooth = Number.isNaN(smooth) ? value : 0.98 * smooth + 0.02 * value;
-    appendLog(
+    appendFileSync(
       log,
       `${state.step},${state.images},${state.seconds.toFixed(2)},${value.toPrecision(6)},${optimizer.lr.toPrecision(4)}\n`,
     );
@@ -301,6 +233,8 @@ async function train(argv: string[]) {
   process.off('SIGINT', onSigint);
   save();
   out.record(ckptPath);
+  // the EMA weights alone (a quarter of the checkpoint): what `sample` needs, and what a release ships
+  saveCheckpoint(out.record(out.path('ema.safetensors')), { ema: emaNet, config: cfg, state });
   out.record(log);
   console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
   if (!flags['no-sample']) {
@@ -347,17 +281,17 @@ async function sample(argv: string[]) {
     },
     argv,
   );
-  if (!['ddim', 'ddpm', 'heun'].includes(flags.sampler))
+  if (!(IMAGE_SAMPLERS as readonly string[]).includes(flags.sampler))
     throw new UsageError(`--sampler must be ddim, ddpm or heun; got '${flags.sampler}'`);
+  const sampler = flags.sampler as ImageSampler;
   const ckpt = readCheckpoint(flags.checkpoint);
-  const { validateConfig } = await import('../core/config.ts');
   const cfg = validateConfig(ckpt.config);
   console.log(await useBackend(flags.backend));
   const emaNet = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema: emaNet });
   const out = new OutputDir(flags.out);
-  const { images, snapshots, marks } = drawSamples(emaNet, cfg, {
-    sampler: flags.sampler,
+  const { images, snapshots } = drawSamples(emaNet, cfg, {
+    sampler,
     steps: flags.steps,
     count: flags.n,
     seed: flags.seed,
@@ -365,27 +299,12 @@ async function sample(argv: string[]) {
   });
   const rows = Math.max(1, Math.round(Math.sqrt(Math.min(flags.n, 100))));
   writeSamples(out, images, flags.n, cfg, rows);
-  if (flags.sampler === 'ddpm') {
+  if (sampler === 'ddpm') {
     // the reference's figure: x_t and the x0 prediction at t = 1000, 800, ..., 0
-    const { im_channels: c, im_size: s } = cfg.model_params;
-    const shown = Math.min(flags.n, rows * rows);
-    snapshots.forEach((snap, k) => {
-      const t = Math.round(1000 * (1 - marks[k] / (marks[marks.length - 1] || 1)));
-      for (const [name, data] of [
-        ['xt', snap.xt],
-        ['x0', snap.x0],
-      ] as const) {
-        const label = name === 'xt' ? `x_t at t = ${t}` : `predicted x0 at t = ${t}`;
-        imageGrid({
-          data: data.subarray(0, shown * c * s * s),
-          n: shown,
-          channels: c === 3 ? 3 : 1,
-          height: s,
-          width: s,
-          nrow: rows,
-          title: label,
-        }).save(out.record(out.path(`${name}_t${String(t).padStart(4, '0')}.png`)));
-      }
+    snapshots.forEach(({ t, xt, x0 }) => {
+      const tag = String(t).padStart(4, '0');
+      saveGrid(out, `xt_t${tag}.png`, xt, cfg, rows, `x_t at t = ${t}`);
+      saveGrid(out, `x0_t${tag}.png`, x0, cfg, rows, `predicted x0 at t = ${t}`);
     });
   }
   console.log(out.report());
