@@ -7,6 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../core/io/safetensors.ts';
+import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
+import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
+import { Rng } from '../core/random.ts';
 import { runStage } from './run.ts';
 
 const TINY = 'stages/mnist/tiny.json';
@@ -105,7 +108,7 @@ test('sampling is deterministic for a seed', () => {
       [
         'sample',
         '--checkpoint',
-        join(dir, 'm', 'checkpoint.safetensors'),
+        join(dir, 'm', 'ema.safetensors'), // the EMA-only file written at the end
         '--n',
         '3',
         '--steps',
@@ -125,6 +128,16 @@ test('sampling is deterministic for a seed', () => {
   assert.is(a.length, 3 * 784);
   assert.equal(a, b);
   assert.not.equal(a, c);
+  // the ddpm sampler also draws x_t and the predicted x0 at t = 1000, 800, ..., 0, as the reference does
+  const ddpm = runStage(
+    'stages/mnist.ts',
+    ['sample', '--checkpoint', join(dir, 'm', 'ema.safetensors'), '--n', '2', '--sampler', 'ddpm', '--quiet'],
+    { out: join(dir, 'd') },
+  );
+  assert.is(ddpm.status, 0, ddpm.stderr);
+  for (const t of ['1000', '0800', '0600', '0400', '0200', '0000'])
+    for (const kind of ['xt', 'x0'])
+      assert.ok(existsSync(join(dir, 'd', `${kind}_t${t}.png`)), `${kind}_t${t}.png`);
 });
 
 test('a bad config or a corrupt checkpoint is refused with one clear line', () => {
@@ -150,6 +163,25 @@ test('a bad config or a corrupt checkpoint is refused with one clear line', () =
   assert.match(r3.stderr, /corrupt\.safetensors/);
   const r4 = runStage('stages/mnist.ts', ['sample', '--sampler', 'euler'], { out: join(dir, 'w') });
   assert.is(r4.status, 2);
+});
+
+test('the committed checkpoint loads, and the judge prefers its samples to noise', () => {
+  const dir = fresh();
+  // the default --checkpoint is stages/mnist/default.safetensors
+  const run = runStage('stages/mnist.ts', ['sample', '--n', '60', '--steps', '10', '--quiet'], {
+    out: join(dir, 'samples'),
+  });
+  assert.is(run.status, 0, run.stderr);
+  const samples = readSafetensors(join(dir, 'samples', 'samples.safetensors')).tensors.get('samples');
+  assert.ok(samples);
+  assert.equal(samples.shape, [60, 1, 28, 28]);
+  const { judge, real } = loadJudge('stages/mnist/judge.safetensors', mnistSplit().test);
+  const ours = judgeSamples(judge, samples.data as Float32Array, 60, real);
+  const noise = judgeSamples(judge, new Rng(1).rand([60 * PIXELS]).data as Float32Array, 60, real);
+  const msg = `samples ${JSON.stringify(ours)} vs noise ${JSON.stringify(noise)}`;
+  assert.ok(ours.confident > noise.confident + 0.2, msg);
+  assert.ok(ours.entropy > noise.entropy + 0.3, msg);
+  assert.ok(ours.fid < noise.fid / 5, msg);
 });
 
 test.run();
