@@ -6,8 +6,8 @@
 // training, so the reader sees it shrink, and next to it the distance 1000 exact samples would have.
 // --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
-import { betaScheduleFlag, DDPM_FLAGS, DdpmSchedule, ddpmTrajectory } from '../core/diffusion/ddpm.ts';
-import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
+import { DDPM_FLAGS, ddpmFlagValues, DdpmSchedule, ddpmTrajectory } from '../core/diffusion/ddpm.ts';
+import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { axisMarginal, gaussian, sampleMixture, type GaussianMixture } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain, UsageError } from '../core/cli.ts';
@@ -43,8 +43,7 @@ runMain(async () => {
       ...DDPM_FLAGS,
     },
   );
-  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-detailed');
-  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-detailed');
+  const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm-detailed');
   const chosen = DATA[flags.data];
   if (!chosen)
     throw new UsageError(`--data must be one of ${Object.keys(DATA).join(', ')}, got '${flags.data}'`);

@@ -5,14 +5,15 @@
 // --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad, reshape } from '../core/index.ts';
 import {
-  betaScheduleFlag,
   DDPM_FLAGS,
+  ddpmFlagValues,
   DdpmSchedule,
   ddpmTrajectory,
   exactEpsModel,
   reverseVarianceFlag,
+  VARIANCE_FLAG,
 } from '../core/diffusion/ddpm.ts';
-import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
+import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { LevelMlps } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
@@ -29,13 +30,12 @@ runMain(async () => {
     { steps: 600, out: 'out/ddpm-levels' },
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps, and of networks' },
-      variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-levels');
-  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-levels');
-  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-levels');
+  const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm-levels');
 
   const sigmaData = 0.01;
   const data = gaussian([1], sigmaData);

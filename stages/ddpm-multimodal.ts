@@ -4,14 +4,15 @@
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
 import type { Tensor } from '../core/index.ts';
 import {
-  betaScheduleFlag,
   DDPM_FLAGS,
+  ddpmFlagValues,
   DdpmSchedule,
   ddpmTrajectory,
   exactEpsModel,
   reverseVarianceFlag,
+  VARIANCE_FLAG,
 } from '../core/diffusion/ddpm.ts';
-import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
+import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
@@ -28,13 +29,12 @@ runMain(async () => {
     { steps: 12000, out: 'out/ddpm-multimodal' },
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
-      variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-multimodal');
-  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm-multimodal');
-  const prediction = predictionFlag(flags.prediction, 'stage:ddpm-multimodal');
+  const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm-multimodal');
 
   const sigmaData = 0.01; // the width of each spike: c_in and c_out are set for that detail
   const data = squareSpikes(sigmaData);

@@ -6,14 +6,15 @@
 // --beta-schedule cosine and --prediction x0|v swap in the other schedule and targets of stage:schedules.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
 import {
-  betaScheduleFlag,
   DDPM_FLAGS,
+  ddpmFlagValues,
   DdpmSchedule,
   ddpmTrajectory,
   exactEpsModel,
   reverseVarianceFlag,
+  VARIANCE_FLAG,
 } from '../core/diffusion/ddpm.ts';
-import { predictionFlag, TARGET_NAMES } from '../core/diffusion/targets.ts';
+import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { runMain } from '../core/cli.ts';
@@ -30,13 +31,12 @@ runMain(async () => {
     { steps: 12000, out: 'out/ddpm' },
     {
       T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
-      variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+      ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },
   );
   const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm');
-  const betaSchedule = betaScheduleFlag(flags['beta-schedule'], 'stage:ddpm');
-  const prediction = predictionFlag(flags.prediction, 'stage:ddpm');
+  const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm');
 
   // Data and schedule. On the linear schedule alphaBar_t falls from 0.9999 (noise std 0.01: as wide as
   // the data itself) to 4e-5 (pure noise). Timesteps are 0-based, t = 0 .. T-1 (see core/diffusion/ddpm.ts).

@@ -17,7 +17,7 @@ import {
   type ReverseVariance,
   type StepOptions,
 } from './schedule.ts';
-import type { Prediction } from './targets.ts';
+import { predictionFlag, type Prediction } from './targets.ts';
 
 export type { ReverseVariance } from './schedule.ts';
 
@@ -51,6 +51,22 @@ export const DDPM_FLAGS = {
   },
   prediction: { type: 'string', default: 'eps', help: 'what the network predicts: eps, x0 or v' },
 } as const satisfies Record<string, FlagSpec>;
+
+/** The flag of the DDPM stages that sample with the ancestral step: its variance, betaTilde or beta. */
+export const VARIANCE_FLAG = {
+  variance: { type: 'string', default: 'betaTilde', help: 'reverse-step variance, betaTilde or beta' },
+} as const satisfies Record<string, FlagSpec>;
+
+/** The values of DDPM_FLAGS, checked; a bad one is a usage error naming the flag and its choices. */
+export function ddpmFlagValues(
+  flags: { 'beta-schedule': string; prediction: string },
+  command: string,
+): { betaSchedule: BetaSchedule; prediction: Prediction } {
+  return {
+    betaSchedule: betaScheduleFlag(flags['beta-schedule'], command),
+    prediction: predictionFlag(flags.prediction, command),
+  };
+}
 
 /**
  * The cosine schedule's alphaBar as a function of u = t / T in [0, 1] (Nichol & Dhariwal 2021, eq. 17):
