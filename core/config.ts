@@ -30,6 +30,8 @@ export type TrainParams = {
   /** Seconds of training between periodic checkpoints. */
   ckpt_every_seconds: number;
   ckpt_name: string;
+  /** A checkpoint whose EMA weights start a fresh run (continue a finished run with a new lr schedule). */
+  init_from: string;
   num_samples: number;
   num_grid_rows: number;
   sampler: 'ddim' | 'ddpm' | 'heun';
@@ -68,6 +70,7 @@ const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = 
   ema_decay: { kind: 'number', min: 0, max: 0.999999, default: 0.999 },
   ckpt_every_seconds: { kind: 'number', min: 1, default: 300 },
   ckpt_name: { kind: 'string', default: 'checkpoint.safetensors' },
+  init_from: { kind: 'string', default: '' },
   num_samples: { kind: 'int', min: 1, default: 100 },
   num_grid_rows: { kind: 'int', min: 1, default: 10 },
   sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },

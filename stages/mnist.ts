@@ -10,7 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
 import { parseFlags, runMain, UsageError } from '../core/cli.ts';
-import { readConfig, validateConfig, type StageConfig } from '../core/config.ts';
+import { ConfigError, readConfig, validateConfig, type StageConfig } from '../core/config.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
 import { ddpmLoss, edmLoss } from '../core/diffusion/objectives.ts';
 import {
@@ -131,7 +131,7 @@ async function train(argv: string[]) {
   let state = { step: 0, images: 0, seconds: 0 };
   if (existsSync(ckptPath) && !flags.fresh) {
     const ckpt = readCheckpoint(ckptPath);
-    if (JSON.stringify(ckpt.config) !== JSON.stringify(cfg)) {
+    if (JSON.stringify(validateConfig(ckpt.config)) !== JSON.stringify(cfg)) {
       throw new Error(
         `${ckptPath} was trained with a different config; use --fresh to start over, or another --out`,
       );
@@ -140,6 +140,26 @@ async function train(argv: string[]) {
     state = { step: ckpt.state.step, images: ckpt.state.images, seconds: ckpt.state.seconds };
     console.log(
       `resuming from ${ckptPath}: step ${state.step}, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min trained`,
+    );
+  }
+  if (state.step === 0 && tp.init_from) {
+    // A continuation: a fresh lr schedule from a finished run's EMA weights. Images and minutes go on
+    // counting from that run, so the log and the scores state the whole training.
+    let init;
+    try {
+      init = readCheckpoint(tp.init_from);
+    } catch (e) {
+      throw new ConfigError(`config: train_params.init_from: ${(e as Error).message}`);
+    }
+    const same =
+      JSON.stringify(validateConfig(init.config).model_params) === JSON.stringify(cfg.model_params);
+    if (!same)
+      throw new ConfigError(`config: train_params.init_from: ${tp.init_from} has other model_params`);
+    restoreCheckpoint(init, tp.init_from, { ema: unet });
+    restoreCheckpoint(init, tp.init_from, { ema: emaNet });
+    state = { step: 0, images: init.state.images, seconds: init.state.seconds };
+    console.log(
+      `starting from ${tp.init_from}'s EMA weights: ${state.images} images, ${(state.seconds / 60).toFixed(1)} min trained before`,
     );
   }
   console.log(

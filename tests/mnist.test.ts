@@ -96,6 +96,44 @@ test('Ctrl-C saves a checkpoint, and resuming continues the same loss trajectory
   assert.equal(losses(out), losses(join(dir, 'whole')));
 });
 
+test('init_from continues a finished run: its EMA weights, its images and minutes; other model_params are refused', () => {
+  const dir = fresh();
+  const first = tinyConfig(dir, (c) => {
+    c.train_params.num_steps = 6;
+    c.train_params.batch_size = 8;
+  });
+  const a = runStage('stages/mnist.ts', ['--config', first, '--quiet', '--no-sample'], {
+    out: join(dir, 'a'),
+  });
+  assert.is(a.status, 0, a.stderr);
+  const second = join(dir, 'second.json');
+  const cfg = JSON.parse(readFileSync(first, 'utf8')) as Record<string, Record<string, unknown>>;
+  cfg.train_params.num_steps = 3;
+  cfg.train_params.init_from = join(dir, 'a', 'ema.safetensors');
+  writeFileSync(second, JSON.stringify(cfg));
+  const b = runStage('stages/mnist.ts', ['--config', second, '--quiet', '--no-sample'], {
+    out: join(dir, 'b'),
+  });
+  assert.is(b.status, 0, b.stderr);
+  assert.match(b.stdout, /starting from .*ema\.safetensors's EMA weights: 48 images/);
+  const images = readFileSync(join(dir, 'b', 'train-log.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((row) => Number(row.split(',')[1]));
+  assert.equal(images, [56, 64, 72]); // the count goes on from the first run's 6 x 8
+  cfg.model_params.time_emb_dim = 8;
+  writeFileSync(second, JSON.stringify(cfg));
+  const c = runStage('stages/mnist.ts', ['--config', second, '--quiet'], { out: join(dir, 'c') });
+  assert.is(c.status, 1);
+  assert.match(c.stderr, /^error: config: train_params.init_from: .* has other model_params/);
+  cfg.train_params.init_from = join(dir, 'missing.safetensors');
+  writeFileSync(second, JSON.stringify(cfg));
+  const d = runStage('stages/mnist.ts', ['--config', second, '--quiet'], { out: join(dir, 'd') });
+  assert.is(d.status, 1);
+  assert.match(d.stderr, /^error: config: train_params.init_from: .*missing\.safetensors/);
+});
+
 test('sampling is deterministic for a seed', () => {
   const dir = fresh();
   const trained = runStage('stages/mnist.ts', ['--config', TINY, '--quiet', '--no-sample'], {
