@@ -1,6 +1,5 @@
-// The WebAssembly kernels' driver: one module (gemm-module.ts, conv-module.ts) on one memory, shared with
-// worker threads (threads.ts). Each call lays out its operands in the memory (an arena reset per call),
-// splits the work into per-thread lists of kernel calls ("jobs"), runs them, and copies results out.
+// The WebAssembly kernels: gemm, the convolutions and the pointwise kernels, each as per-thread lists of
+// calls into the module, run in the arena of arena.ts.
 //
 // gemm (Goto/BLIS blocking): op(A) is packed into 4-row panels; the columns of C are split between
 // threads, and each thread packs KC x NC blocks of op(B) into 8-column panels and runs the macro kernel
@@ -17,21 +16,13 @@ import type {
   SoftmaxBackwardArgs,
 } from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
-import { gemmModuleBytes, KERNEL_EXPORTS, MR, NR } from './gemm-module.ts';
+import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
-import { WorkerTeam } from './threads.ts';
+import { FN, JOB_INTS, roundUp, WasmArena } from './arena.ts';
 
 const KC_MAX = 512; // depth of a packed block: 512 x 8 floats of B (16 KB) stay in L1
 const NC = 512; // columns per packed block of B
 const MC = 128; // rows of packed A per macro call
-const JOB_INTS = 9; // function index + 8 arguments
-const PAGE = 65536;
-const MAX_PAGES = 32768; // 2 GiB
-
-const roundUp = (x: number, m: number) => Math.ceil(x / m) * m;
-type KernelExport = (typeof KERNEL_EXPORTS)[number];
-const FN = Object.fromEntries(KERNEL_EXPORTS.map((name, i) => [name, i])) as Record<KernelExport, number>;
-type Exports = Record<KernelExport, (...args: number[]) => void>;
 
 /** A gemm laid out in the memory: operands at float offsets A and B, result at C (row stride ldc). */
 type GemmPlan = {
@@ -51,115 +42,7 @@ type GemmPlan = {
   lists: number[];
 };
 
-export class WasmEngine {
-  private readonly memory: WebAssembly.Memory;
-  private readonly exports: Exports;
-  private readonly team: WorkerTeam | null;
-  private f32 = new Float32Array(0);
-  private i32 = new Int32Array(0);
-  private top = 0;
-
-  /** `threads` counts the calling thread; 1 runs everything here. */
-  constructor(readonly threads: number) {
-    const shared = threads > 1;
-    this.memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_PAGES, shared });
-    const module = new WebAssembly.Module(gemmModuleBytes(shared, MAX_PAGES));
-    this.exports = new WebAssembly.Instance(module, { env: { mem: this.memory } })
-      .exports as unknown as Exports;
-    this.team = shared ? new WorkerTeam(threads - 1, module, this.memory) : null;
-  }
-
-  // ---- the arena: float offsets into the memory, reset by every public call ----
-
-  private reset(): void {
-    this.top = 16;
-  }
-
-  private take(floats: number): number {
-    const at = this.top;
-    this.top = roundUp(this.top + floats, 16); // 64-byte alignment
-    return at;
-  }
-
-  /** Grows the memory to hold everything taken so far and refreshes the typed views. */
-  private commit(): void {
-    const bytes = this.top * 4;
-    const have = this.memory.buffer.byteLength;
-    if (bytes > have) {
-      const pages = Math.ceil((bytes - have) / PAGE);
-      if (have / PAGE + pages > MAX_PAGES)
-        throw new Error(`wasm kernels: need ${bytes} bytes, over the 2 GiB limit`);
-      this.memory.grow(pages);
-    }
-    if (this.f32.buffer !== this.memory.buffer || this.f32.length * 4 !== this.memory.buffer.byteLength) {
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.i32 = new Int32Array(this.memory.buffer);
-    }
-  }
-
-  private put(src: Storage, at: number, length: number): void {
-    this.f32.set(src.length === length ? src : src.subarray(0, length), at);
-  }
-
-  /** Copies an m x n result with row stride ldc out to `dst` (adding into it when `accumulate`). */
-  private getRows(at: number, m: number, n: number, ldc: number, dst: Storage, accumulate: boolean): void {
-    const f32 = this.f32;
-    if (!accumulate && ldc === n) {
-      dst.set(f32.subarray(at, at + m * n));
-      return;
-    }
-    for (let i = 0; i < m; i++) {
-      const row = at + i * ldc;
-      if (!accumulate) dst.set(f32.subarray(row, row + n), i * n);
-      else for (let j = 0; j < n; j++) dst[i * n + j] += f32[row + j];
-    }
-  }
-
-  // ---- running job lists ----
-
-  /** Writes `calls` as a job list at float offset `at`. */
-  private writeJobs(at: number, calls: number[][]): void {
-    const list = this.i32;
-    list[at] = calls.length;
-    calls.forEach((call, c) => {
-      const p = at + 1 + c * JOB_INTS;
-      for (let i = 0; i < JOB_INTS; i++) list[p + i] = call[i] ?? 0;
-    });
-  }
-
-  private runJobs(at: number): void {
-    const list = this.i32;
-    const fns = KERNEL_EXPORTS.map((name) => this.exports[name]);
-    const count = list[at];
-    for (let j = 0, p = at + 1; j < count; j++, p += JOB_INTS) {
-      fns[list[p]](
-        list[p + 1],
-        list[p + 2],
-        list[p + 3],
-        list[p + 4],
-        list[p + 5],
-        list[p + 6],
-        list[p + 7],
-        list[p + 8],
-      );
-    }
-  }
-
-  /** Runs list 0 here and the others on workers, and waits for all. */
-  private runPhase(lists: number[]): void {
-    if (lists.length > 1 && this.team) {
-      this.team.start(lists.slice(1).map((at) => at * 4));
-      this.runJobs(lists[0]);
-      this.team.finish();
-    } else {
-      this.runJobs(lists[0]);
-    }
-  }
-
-  private threadsFor(work: number, minWork: number): number {
-    return this.team && work >= minWork ? this.threads : 1;
-  }
-
+export class WasmEngine extends WasmArena {
   // ---- gemm ----
 
   /** Takes the memory a gemm on operands already at A and B needs. */
@@ -335,11 +218,6 @@ export class WasmEngine {
     this.runPhase(lists);
   }
 
-  private phaseLists(work: number): number[] {
-    const threads = this.threadsFor(work, 1 << 18);
-    return Array.from({ length: threads }, () => this.take(1 + JOB_INTS));
-  }
-
   /** out [Cout, N] = W [Cout, K] im2col(x) [K, N]. */
   conv2dForward(a: ConvGeometry & { x: Storage; w: Storage; out: Storage; cout: number }): void {
     this.reset();
@@ -401,15 +279,6 @@ export class WasmEngine {
   }
 
   // ---- pointwise: copied in, split into equal ranges across the threads, copied out ----
-
-  /** Splits [0, count) into one job per thread, each `call(start, end)`, and runs them. */
-  private splitJobs(lists: number[], count: number, call: (start: number, end: number) => number[]): void {
-    const parts = lists.length;
-    lists.forEach((at, t) =>
-      this.writeJobs(at, [call(Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts))]),
-    );
-    this.runPhase(lists);
-  }
 
   softmaxForward({ x, out, rows, cols }: SoftmaxArgs): void {
     this.reset();
