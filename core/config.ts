@@ -16,6 +16,8 @@ export type DiffusionParams = {
   sigma_data: number;
   p_mean: number;
   p_std: number;
+  /** ddpm objective: Min-SNR-gamma loss weighting with this gamma (Hang et al. 2023); 0 = plain MSE. */
+  min_snr_gamma: number;
 };
 
 export type TrainParams = {
@@ -58,6 +60,7 @@ const DIFFUSION: Record<keyof DiffusionParams, Field & { default?: number | stri
   sigma_data: { kind: 'number', min: 0, default: 0.5 },
   p_mean: { kind: 'number', default: -1.2 },
   p_std: { kind: 'number', min: 0, default: 1.2 },
+  min_snr_gamma: { kind: 'number', min: 0, default: 0 },
 };
 
 const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = {

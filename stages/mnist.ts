@@ -204,7 +204,7 @@ async function train(argv: string[]) {
     const warm = tp.warmup_steps > 0 ? Math.min(1, (state.step + 1) / tp.warmup_steps) : 1;
     optimizer.lr = warm * (tp.lr_schedule === 'cosine' ? cosineLr(tp.lr, state.step, total) : tp.lr);
     const loss = schedule
-      ? ddpmLoss(net, x0, schedule, d.prediction, rng)
+      ? ddpmLoss(net, x0, schedule, d.prediction, rng, { minSnrGamma: d.min_snr_gamma })
       : edmLoss(net, x0, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std }, rng);
     const value = loss.item();
     if (!Number.isFinite(value)) {

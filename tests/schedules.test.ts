@@ -328,6 +328,34 @@ test('ddpmLoss regresses onto the chosen target with any schedule; ddpmDenoiser 
   }
 });
 
+test('min-SNR-gamma weights the error in x0 of each timestep by min(SNR_t, gamma), whatever the target', () => {
+  const schedule = DdpmSchedule.cosine(50);
+  const x0 = new Rng(3).randn([16, 1, 2, 2]);
+  const zero = (xt: Tensor) => new Tensor(new Float32Array(xt.size), xt.shape);
+  for (const p of PREDICTIONS) {
+    for (const gamma of [0.5, 5]) {
+      const loss = ddpmLoss(zero, x0, schedule, p, new Rng(1), { minSnrGamma: gamma }).item();
+      // the same draws; the zero output read back as an x0 estimate, its error weighted by min(SNR, gamma)
+      const rng = new Rng(1);
+      const t = schedule.sampleTimesteps(16, rng);
+      const eps = rng.randn(x0.shape);
+      let expected = 0;
+      t.forEach((ti, i) => {
+        const [a, s] = [schedule.signal(ti), schedule.noise(ti)];
+        const one = (v: Tensor) => new Tensor(v.data.slice(4 * i, 4 * i + 4), [1, 1, 2, 2]);
+        const xt = one(x0).data.map((v, k) => a * v + s * eps.data[4 * i + k]);
+        const x0hat = fromPrediction(p, zero(one(x0)), new Tensor(xt, [1, 1, 2, 2]), a, s).x0;
+        const err = Array.from(x0hat.data).reduce((acc, v, k) => acc + (v - x0.data[4 * i + k]) ** 2, 0) / 4;
+        expected += (Math.min(schedule.snr(ti), gamma) * err) / t.length;
+      });
+      close(loss, expected, 1e-4 * expected, `${p} gamma ${gamma}`);
+    }
+  }
+  // gamma = 0 is plain MSE
+  const plain = ddpmLoss(zero, x0, schedule, 'eps', new Rng(1)).item();
+  close(ddpmLoss(zero, x0, schedule, 'eps', new Rng(1), { minSnrGamma: 0 }).item(), plain, 0, 'gamma 0');
+});
+
 test('flags and schedules refuse bad values with one clear message naming the choices', () => {
   assert.is(predictionFlag('v', 'stage:ddpm'), 'v');
   assert.is(betaScheduleFlag('cosine', 'stage:ddpm'), 'cosine');

@@ -2,18 +2,18 @@
 //
 //   ddpm  Ho et al. 2020: t ~ U{0..T-1}, x_t = a_t x0 + s_t eps (a_t = sqrt(alphaBar_t), s_t = sqrt(1 - alphaBar_t)
 //         for DDPM's schedules, any (a_t, s_t) of core/diffusion/schedule.ts), the net predicts eps (or x0,
-//         or v = a_t eps - s_t x0; core/diffusion/targets.ts), loss = MSE.
+//         or v = a_t eps - s_t x0; core/diffusion/targets.ts), loss = MSE, optionally min-SNR weighted.
 //   edm   Karras et al. 2022: sigma ~ logNormal(P_mean, P_std), x = x0 + sigma n, and the net is wrapped
 //         as D(x, sigma) = c_skip x + c_out net(c_in x, c_noise) (Table 1), trained with the weight that
 //         makes every sigma's loss of unit size, which is plain MSE on net's output against
 //         (x0 - c_skip x) / c_out.
-import type { Tensor } from '../tensor.ts';
 import { mseLoss } from '../ops/loss.ts';
-import { noGrad } from '../tensor.ts';
+import { mul } from '../ops/elementwise.ts';
+import { noGrad, Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import type { NoiseSchedule } from './schedule.ts';
 import type { Denoiser } from './samplers.ts';
-import { combine, fromPrediction, predictionTarget, type Prediction } from './targets.ts';
+import { combine, fromPrediction, lossWeight, predictionTarget, type Prediction } from './targets.ts';
 
 export type { Prediction } from './targets.ts';
 /** The network: a batch of images and one (possibly fractional) timestep per image. */
@@ -47,13 +47,24 @@ export function ddpmLoss(
   schedule: NoiseSchedule,
   prediction: Prediction,
   rng: Rng,
+  opts: { minSnrGamma?: number } = {},
 ): Tensor {
   const batch = x0.shape[0];
   const t = schedule.sampleTimesteps(batch, rng);
   const eps = rng.randn(x0.shape);
   const [a, s] = [t.map((v) => schedule.signal(v)), t.map((v) => schedule.noise(v))];
   const xt = combine(a, x0, s, eps);
-  return mseLoss(net(xt, t), predictionTarget(prediction, x0, eps, a, s));
+  const out = net(xt, t);
+  const target = predictionTarget(prediction, x0, eps, a, s);
+  if (!(opts.minSnrGamma && opts.minSnrGamma > 0)) return mseLoss(out, target);
+  // Min-SNR-gamma (Hang et al. 2023, eq. 7): weight each timestep so that its error in x0 counts
+  // min(SNR_t, gamma), SNR_t = a_t^2 / s_t^2. The target's squared error is lossWeight times x0's, so
+  // divide by it (for eps that is min(SNR, gamma) / SNR, for v on a VP schedule min(SNR, gamma) / (1 + SNR)).
+  // The low-noise timesteps, which plain MSE on eps weights by their huge SNR, are capped.
+  const gamma = opts.minSnrGamma;
+  const w = t.map((_, i) => Math.min((a[i] / s[i]) ** 2, gamma) / lossWeight(prediction, a[i], s[i]));
+  const root = new Tensor(Float32Array.from(w, Math.sqrt), [batch, ...x0.shape.slice(1).map(() => 1)]);
+  return mseLoss(mul(out, root), mul(target, root)); // mean of w_i (out - target)^2
 }
 
 /** The EDM objective's loss on a batch of clean images x0. */
