@@ -1,9 +1,8 @@
 // Stage 2b: four narrow Gaussians (std 0.01, equal weights) at (-1,-1), (-1,1), (1,-1), (1,1), with
 // stage:2d's ten EDM noise levels, one-level target and sampler. Only the network changes: stage:2d's
 // EdmDenoiser, trained here, strands 150-400 of 1,000 samples between the spikes (std 0.1-0.3 per spike
-// where the goal is 0.01), so this stage's network (SpikeDenoiser in core/diffusion/nets.ts) guesses
-// which spike x came from instead.
-// Watch the cloud split into four spikes level by level, and count what lands where.
+// where the goal is 0.01), so this stage's network (SpikeDenoiser, core/diffusion/spike-nets.ts)
+// guesses which spike x came from instead. Watch the cloud split into four spikes level by level, and count what lands where.
 import {
   Adam,
   add,
@@ -19,7 +18,7 @@ import {
   sub,
 } from '../core/index.ts';
 import type { Tensor } from '../core/index.ts';
-import { SpikeDenoiser } from '../core/diffusion/nets.ts';
+import { SpikeDenoiser } from '../core/diffusion/spike-nets.ts';
 import { noisedMixture, posteriorEps, sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
 import { runMain } from '../core/cli.ts';
 import { Progress } from '../core/progress.ts';
