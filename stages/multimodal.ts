@@ -2,7 +2,8 @@
 // stage:2d's ten EDM noise levels, one-level target and sampler. Only the network changes: stage:2d's
 // EdmDenoiser, trained here, strands 150-400 of 1,000 samples between the spikes (std 0.1-0.3 per spike
 // where the goal is 0.01), so this stage's network (SpikeDenoiser, core/diffusion/spike-nets.ts)
-// guesses which spike x came from instead. Watch the cloud split into four spikes level by level, and count what lands where.
+// guesses which spike x came from instead. Watch the cloud split into four spikes level by level, and
+// count what lands where.
 import {
   Adam,
   add,
