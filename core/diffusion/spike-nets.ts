@@ -89,7 +89,7 @@ export class DdpmSpikeNet extends Module {
     this.signal = Float64Array.from(ts, (t) => schedule.signal(t));
     this.noise = Float64Array.from(ts, (t) => schedule.noise(t));
     const sd2 = opts.sigmaData ** 2;
-    const sigma = this.noise.map((s, t) => s / this.signal[t]);
+    const sigma = Float64Array.from(ts, (t) => schedule.sigma(t));
     this.inScale = sigma.map((g, t) => 1 / (this.signal[t] * (g * g + sd2)));
     this.cSkip = sigma.map((g) => sd2 / (g * g + sd2));
     this.level = sigma.map((g) => Math.log(g) / 4);
@@ -108,39 +108,25 @@ export class DdpmSpikeNet extends Module {
   /** The output read by the sampler and the loss: the eps, x0 or v implied by x0hat. */
   forward(xt: Tensor, t: number | ArrayLike<number>): Tensor {
     const ts = this.rows(xt, t);
-    const per = (f: (s: number) => number) => column(ts.map(f));
+    const per = (table: Float64Array, f: (v: number, s: number) => number = (v) => v) =>
+      column(ts.map((s) => f(table[s], s)));
+    // (targets.ts converts between targets too, but without gradients: these must carry them)
+    const [a, sNoise] = [per(this.signal), per(this.noise)];
+    const skip = per(this.cSkip, (c, s) => c / this.signal[s]); // c_skip / a_t, on x_t = a_t x
     const x0 = add(
+      mul(skip, xt),
       mul(
-        per((s) => this.cSkip[s] / this.signal[s]),
-        xt,
-      ),
-      mul(
-        per((s) => 1 - this.cSkip[s]),
+        per(this.cSkip, (c) => 1 - c),
         this.centre(xt, ts),
       ),
     );
     if (this.prediction === 'x0') return x0;
     const eps = mul(
-      sub(
-        xt,
-        mul(
-          per((s) => this.signal[s]),
-          x0,
-        ),
-      ),
-      per((s) => 1 / this.noise[s]),
+      sub(xt, mul(a, x0)),
+      per(this.noise, (v) => 1 / v),
     );
     if (this.prediction === 'eps') return eps;
-    return sub(
-      mul(
-        per((s) => this.signal[s]),
-        eps,
-      ),
-      mul(
-        per((s) => this.noise[s]),
-        x0,
-      ),
-    ); // v = a eps - s x0
+    return sub(mul(a, eps), mul(sNoise, x0)); // v = a eps - s x0
   }
   private rows(xt: Tensor, t: number | ArrayLike<number>): number[] {
     if (xt.ndim !== 2) throw new Error(`DdpmSpikeNet: x_t must be [n, dim], got ${formatShape(xt.shape)}`);
