@@ -25,29 +25,33 @@ export class UsageError extends Error {
   }
 }
 
-export function usageLine(command: string, spec: Record<string, FlagSpec>): string {
+/** `operands` names the positional arguments in the usage line ('DIR'); '' when the program takes none. */
+export function usageLine(command: string, spec: Record<string, FlagSpec>, operands = ''): string {
   const parts = Object.entries(spec).map(([name, s]) =>
     s.type === 'boolean' ? `[--${name}]` : `[--${name} ${s.type === 'string' ? 'VALUE' : 'N'}]`,
   );
-  return `usage: npm run ${command} -- ${parts.join(' ')}`;
+  // a subcommand ('stage:mnist -- sample') already carries npm's separator
+  const separator = command.includes(' -- ') ? ' ' : ' -- ';
+  return `usage: npm run ${command}${separator}${[operands, ...parts].filter(Boolean).join(' ')}`;
 }
 
-export function helpText(command: string, spec: Record<string, FlagSpec>): string {
+export function helpText(command: string, spec: Record<string, FlagSpec>, operands = ''): string {
   const rows = Object.entries(spec).map(([name, s]) => {
-    const def = s.type === 'boolean' ? '' : ` (default ${s.default})`;
+    const def = s.type === 'boolean' || s.default === '' ? '' : ` (default ${s.default})`;
     return `  --${name.padEnd(10)} ${s.help}${def}`;
   });
-  return [usageLine(command, spec), '', ...rows, '  --help       show this message'].join('\n');
+  return [usageLine(command, spec, operands), '', ...rows, '  --help       show this message'].join('\n');
 }
 
 /**
- * Parses `argv` against `spec`; unknown flags, missing values and non-numbers throw a UsageError.
- * `--help` prints the flags and exits.
+ * Parses `argv` against `spec`; unknown flags, missing values, non-numbers and, for a program whose
+ * usage names no `operands`, any positional argument throw a UsageError. `--help` prints the flags and exits.
  */
 export function parseFlags<T extends Record<string, FlagSpec>>(
   command: string,
   spec: T,
   argv: string[] = process.argv.slice(2),
+  operands = '',
 ): Flags<T> & { positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
   for (const [name, s] of Object.entries(spec))
@@ -56,16 +60,22 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    const msg = (err as Error).message.split('\n')[0].replace(/\. To specify a positional.*$/, '');
-    throw new UsageError(msg, usageLine(command, spec));
+    // node's message can run over several lines (a hint on how to pass '--seed=-1'): keep it on one
+    const msg = (err as Error).message
+      .replace(/\. To specify a positional.*$/s, '')
+      .split('\n')
+      .join(' ')
+      .replace(/\.$/, '');
+    throw new UsageError(msg, usageLine(command, spec, operands));
   }
   if (parsed.values.help === true) {
-    console.log(helpText(command, spec));
+    console.log(helpText(command, spec, operands));
     process.exit(0);
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const out: Record<string, string | number | boolean | string[]> = { positionals: parsed.positionals };
-  const bad = (msg: string) => new UsageError(msg, usageLine(command, spec));
+  const bad = (msg: string) => new UsageError(msg, usageLine(command, spec, operands));
+  if (!operands && parsed.positionals.length > 0) throw bad(`unexpected argument '${parsed.positionals[0]}'`);
   for (const [name, s] of Object.entries(spec)) {
     const raw = values[name];
     if (s.type === 'boolean') out[name] = raw === true;

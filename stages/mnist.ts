@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
-import { parseFlags, runMain, UsageError } from '../core/cli.ts';
+import { parseFlags, runMain, usageLine, UsageError } from '../core/cli.ts';
 import { ConfigError, readConfig, validateConfig, type StageConfig } from '../core/config.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
 import { ddpmLoss, edmLoss } from '../core/diffusion/objectives.ts';
@@ -333,13 +333,15 @@ async function sample(argv: string[]) {
 // ---- judge ----
 
 async function judge(argv: string[]) {
-  const flags = parseFlags(
-    'stage:mnist -- judge',
-    { quiet: { type: 'boolean', help: 'only the scores' } },
-    argv,
-  );
+  const flags = parseFlags('stage:mnist -- judge', {}, argv, 'DIR');
+  if (flags.positionals.length !== 1) {
+    const got = flags.positionals.length;
+    throw new UsageError(
+      `judge needs one folder holding samples.safetensors, got ${got} argument${got === 1 ? '' : 's'}`,
+      usageLine('stage:mnist -- judge', {}, 'DIR'),
+    );
+  }
   const dir = flags.positionals[0];
-  if (!dir) throw new UsageError('judge needs the folder holding samples.safetensors');
   const path = join(dir, 'samples.safetensors');
   const samples = readSafetensors(path).tensors.get('samples');
   if (

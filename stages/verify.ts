@@ -5,7 +5,7 @@
 // the model from the config, load the weights, run the same forward pass and the backward pass of
 // mean((eps - noise)^2), and print the relative error ||ours - ref|| / ||ref|| of the output, the loss
 // and every gradient. Exit code 0 only if every one is under 1e-4.
-import { parseFlags, runMain, UsageError } from '../core/cli.ts';
+import { parseFlags, runMain, usageLine, UsageError } from '../core/cli.ts';
 import {
   BAR,
   compareGolden,
@@ -15,20 +15,18 @@ import {
   writeSafetensors,
 } from '../core/index.ts';
 
-const USAGE = 'usage: npm run verify -- <file.safetensors> [--out <file.safetensors>]';
+const FLAGS = {
+  out: { type: 'string', default: '', help: 'also write our tensors, under the same names, to this file' },
+} as const;
+const OPERANDS = '<file.safetensors>';
 
 runMain(() => {
-  if (process.argv.includes('--help')) {
-    console.log(
-      `${USAGE}\n\n  --out FILE   also write our tensors, under the file's names, to FILE\n  --help       show this message`,
-    );
-    return;
-  }
-  const flags = parseFlags('verify', {
-    out: { type: 'string', default: '', help: 'also write our tensors, under the same names, to this file' },
-  });
+  const flags = parseFlags('verify', FLAGS, process.argv.slice(2), OPERANDS);
   if (flags.positionals.length !== 1) {
-    throw new UsageError(`expected one golden file, got ${flags.positionals.length} arguments`, USAGE);
+    throw new UsageError(
+      `expected one golden file, got ${flags.positionals.length} arguments`,
+      usageLine('verify', FLAGS, OPERANDS),
+    );
   }
   const path = flags.positionals[0];
 
