@@ -3,13 +3,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../core/io/safetensors.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
 import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
 import { Rng } from '../core/random.ts';
+import { readConfig } from '../core/config.ts';
+import { UNet } from '../core/nn/unet.ts';
 import { runStage } from './run.ts';
 
 const TINY = 'stages/mnist/tiny.json';
@@ -201,6 +203,15 @@ test('a bad config or a corrupt checkpoint is refused with one clear line', () =
   assert.match(r3.stderr, /corrupt\.safetensors/);
   const r4 = runStage('stages/mnist.ts', ['sample', '--sampler', 'euler'], { out: join(dir, 'w') });
   assert.is(r4.status, 2);
+});
+
+test('every committed config validates and builds its UNet', () => {
+  const configs = readdirSync('stages/mnist').filter((f) => f.endsWith('.json'));
+  assert.ok(configs.includes('default.json') && configs.includes('fast.json'), configs.join(', '));
+  for (const file of configs) {
+    const cfg = readConfig(join('stages/mnist', file)); // throws a ConfigError naming the field
+    assert.ok(new UNet(cfg.model_params, new Rng(0)).numParameters() > 0, file);
+  }
 });
 
 test('the committed checkpoint loads, and the judge prefers its samples to noise', () => {
