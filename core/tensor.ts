@@ -117,11 +117,19 @@ export class Tensor {
   }
 
   /** Adds `g` into this tensor's gradient (called by the backward closures of the ops that used it). */
-  accumulateGrad(g: Storage): void {
+  /**
+   * Adds `g` into this tensor's gradient. `owned` says the caller allocated `g` for this call and
+   * keeps no other reference to it, so a first gradient can adopt the buffer instead of copying it.
+   */
+  accumulateGrad(g: Storage, owned = false): void {
     if (g.length !== this.size) {
       throw new Error(
         `${this.op}: gradient of size ${g.length} for a tensor of shape ${formatShape(this.shape)}`,
       );
+    }
+    if (this.grad === null && owned && dtypeOf(g) === this.dtype) {
+      this.grad = new Tensor(g, this.shape);
+      return;
     }
     if (this.grad === null) {
       const copy = allocate(this.dtype, this.size);

@@ -54,6 +54,11 @@ check('mean axis -1', (a) => T.mean(a, -1), [r([3, 4])]);
 check('matmul [3,4]@[4,5]', T.matmul, [r([3, 4]), r([4, 5])]);
 check('matmul batched [2,3,4]@[4,2]', T.matmul, [r([2, 3, 4]), r([4, 2])]);
 check('matmul broadcast [2,1,3,4]@[3,4,2]', T.matmul, [r([2, 1, 3, 4]), r([3, 4, 2])]);
+// one tensor reaching the loss by several paths: the first gradient to arrive is adopted without a
+// copy (accumulateGrad's `owned`), and the later ones must add into it, not into a shared buffer
+check('a tensor used four times', (a) => T.add(T.matmul(a, a), T.mul(T.softmax(a), T.permute(a, [1, 0]))), [
+  r([3, 3]),
+]);
 check('linear with bias', T.linear, [r([2, 3, 4]), r([5, 4]), r([5])]);
 check('linear without bias', (x, w) => T.linear(x, w, null), [r([3, 4]), r([2, 4])]);
 

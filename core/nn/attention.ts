@@ -81,9 +81,10 @@ export class MultiheadAttention extends Module {
       [q, k, v] = [project(q0, 0), project(k0, 1), project(v0, 2)];
     }
     // [B, L, E] -> [B, H, L, d]: each head attends on its own slice of the features
-    const heads = (t: Tensor) =>
-      permute(reshape(t, [t.shape[0], t.shape[1], this.numHeads, this.headDim]), [0, 2, 1, 3]);
-    const scores = matmul(div(heads(q), Math.sqrt(this.headDim)), transpose(heads(k), -2, -1));
+    // (keys go straight to [B, H, d, L]: one permute, not a permute and then a transpose)
+    const heads = (t: Tensor, axes = [0, 2, 1, 3]) =>
+      permute(reshape(t, [t.shape[0], t.shape[1], this.numHeads, this.headDim]), axes);
+    const scores = matmul(div(heads(q), Math.sqrt(this.headDim)), heads(k, [0, 2, 3, 1]));
     const attended = matmul(softmax(scores, -1), heads(v)); // [B, H, L, d]
     const [B, L] = [q0.shape[0], q0.shape[1]];
     const merged = reshape(permute(attended, [0, 2, 1, 3]), [B, L, E]);

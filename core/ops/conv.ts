@@ -139,12 +139,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
     if (weight.requiresGrad) {
       const gw = allocate(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
       kernel('conv2dBackwardFilter', f64)({ ...geo, x: X, gy: gT, gw, cout });
-      weight.accumulateGrad(gw);
+      weight.accumulateGrad(gw, true);
     }
     if (x.requiresGrad) {
       const gx = allocate(x.dtype, x.size); // dcols = W^T dY, folded back onto the pixels
       kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: gT, gx, cout });
-      x.accumulateGrad(gx);
+      x.accumulateGrad(gx, true);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, plane);
   });
@@ -215,12 +215,12 @@ export function convTranspose2d(
     if (x.requiresGrad) {
       const gxT = allocate(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
       kernel('conv2dForward', f64)({ ...geo, x: g, w: W, out: gxT, cout: cin });
-      x.accumulateGrad(toBatchMajor(gxT, batch, cin, plane, null));
+      x.accumulateGrad(toBatchMajor(gxT, batch, cin, plane, null), true);
     }
     if (weight.requiresGrad) {
       const gw = allocate(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]
       kernel('conv2dBackwardFilter', f64)({ ...geo, x: g, gy: xT, gw, cout: cin });
-      weight.accumulateGrad(gw);
+      weight.accumulateGrad(gw, true);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, outH * outW);
   });

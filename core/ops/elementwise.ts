@@ -127,7 +127,7 @@ function unary(op: string, f: (x: number) => number, df: (x: number, y: number) 
     return opResult(op, out, a.shape, [a], (g) => {
       const ga = allocate(a.dtype, n);
       for (let i = 0; i < n; i++) ga[i] = g[i] * df(x[i], out[i]);
-      a.accumulateGrad(ga);
+      a.accumulateGrad(ga, true);
     });
   };
 }
@@ -159,7 +159,7 @@ export function silu(a: Tensor): Tensor {
   return opResult('silu', out, a.shape, [a], (g) => {
     const gx = allocate(a.dtype, a.size);
     kernel('siluBackward', f64)({ x: a.data, g, gx }); // d(x s)/dx = s + x s (1 - s), s = sigmoid(x)
-    a.accumulateGrad(gx);
+    a.accumulateGrad(gx, true);
   });
 }
 export const abs = unary('abs', Math.abs, (x) => Math.sign(x));

@@ -25,7 +25,7 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
       if (!x.requiresGrad) continue;
       const gx = allocate(x.dtype, n);
       for (let i = 0; i < n; i++) gx[i] = sign * scale * (p[i] - t[i]);
-      x.accumulateGrad(gx);
+      x.accumulateGrad(gx, true);
     }
   });
 }
@@ -60,6 +60,6 @@ export function crossEntropy(logits: Tensor, labels: ArrayLike<number>): Tensor 
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < c; j++) gz[i * c + j] = (g[0] * (probs[i * c + j] - (j === labels[i] ? 1 : 0))) / n;
     }
-    logits.accumulateGrad(gz);
+    logits.accumulateGrad(gz, true);
   });
 }

@@ -64,6 +64,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       accumulate: false,
     });
   }
+  // an operand broadcast over the batch gathers its gradient from several products; one that is not
+  // has its gradient written by exactly one, so that gemm can store instead of adding
+  const aShared = shapeSize(aBatch) !== count;
+  const bShared = shapeSize(bBatch) !== count;
   return opResult('matmul', out, [...batch, m, n], [a, b], (g) => {
     if (a.requiresGrad) {
       // dA[i] += dC[i] B[i]^T, accumulated over batch positions that shared one A matrix
@@ -78,10 +82,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
           k: n,
           transA: false,
           transB: true,
-          accumulate: true,
+          accumulate: aShared,
         });
       }
-      a.accumulateGrad(ga);
+      a.accumulateGrad(ga, true);
     }
     if (b.requiresGrad) {
       const gb = allocate(b.dtype, b.size);
@@ -95,10 +99,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
           k: m,
           transA: true,
           transB: false,
-          accumulate: true,
+          accumulate: bShared,
         });
       }
-      b.accumulateGrad(gb);
+      b.accumulateGrad(gb, true);
     }
   });
 }
@@ -141,17 +145,17 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     if (x.requiresGrad) {
       const gx = allocate(x.dtype, x.size); // dx = dy W
       gemm({ a: g, b: W, c: gx, m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
-      x.accumulateGrad(gx);
+      x.accumulateGrad(gx, true);
     }
     if (weight.requiresGrad) {
       const gw = allocate(weight.dtype, weight.size); // dW = dy^T x
       gemm({ a: g, b: X, c: gw, m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
-      weight.accumulateGrad(gw);
+      weight.accumulateGrad(gw, true);
     }
     if (bias?.requiresGrad) {
       const gb = allocate(bias.dtype, outF); // db = sum of dy over rows
       for (let r = 0; r < rows; r++) for (let j = 0; j < outF; j++) gb[j] += g[r * outF + j];
-      bias.accumulateGrad(gb);
+      bias.accumulateGrad(gb, true);
     }
   });
 }

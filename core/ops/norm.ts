@@ -52,8 +52,8 @@ export function groupNorm(
     const gWeight = weight?.requiresGrad ? allocate(dtype, channels) : null;
     const gBias = bias?.requiresGrad ? allocate(dtype, channels) : null;
     kernel('groupNormBackward', f64)({ ...dims, x: X, weight: W, mean, rstd, gy: g, gx, gWeight, gBias });
-    if (gx) x.accumulateGrad(gx);
-    if (gWeight) weight?.accumulateGrad(gWeight);
-    if (gBias) bias?.accumulateGrad(gBias);
+    if (gx) x.accumulateGrad(gx, true);
+    if (gWeight) weight?.accumulateGrad(gWeight, true);
+    if (gBias) bias?.accumulateGrad(gBias, true);
   });
 }

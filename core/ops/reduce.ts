@@ -30,6 +30,6 @@ export function mean(a: Tensor, axes?: number | number[], keepdim = false): Tens
     const ga = expandData(g, kept, a.shape, a.dtype);
     const scaled = allocate(a.dtype, ga.length);
     for (let i = 0; i < ga.length; i++) scaled[i] = ga[i] / count; // each input counts 1/count
-    a.accumulateGrad(scaled);
+    a.accumulateGrad(scaled, true);
   });
 }

@@ -56,7 +56,7 @@ export function permute(a: Tensor, perm: readonly number[]): Tensor {
       inverse.map((i) => gStrides[i]),
       ga,
     );
-    a.accumulateGrad(ga);
+    a.accumulateGrad(ga, true);
   });
 }
 
@@ -104,7 +104,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
         for (let o = 0; o < outer; o++) {
           gt.set(g.subarray(o * rowWidth + begin, o * rowWidth + begin + widths[k]), o * widths[k]);
         }
-        t.accumulateGrad(gt);
+        t.accumulateGrad(gt, true);
       }
       begin += widths[k];
     });
@@ -135,7 +135,7 @@ export function slice(a: Tensor, axis: number, start: number, end?: number): Ten
     const ga = allocate(a.dtype, a.size);
     for (let o = 0; o < outer; o++)
       ga.set(g.subarray(o * width, (o + 1) * width), o * dim * inner + s * inner);
-    a.accumulateGrad(ga);
+    a.accumulateGrad(ga, true);
   });
 }
 
@@ -169,6 +169,6 @@ export function indexSelect(a: Tensor, axis: number, indices: ArrayLike<number>)
         for (let q = 0; q < inner; q++) ga[dst + q] += g[src + q];
       });
     }
-    a.accumulateGrad(ga);
+    a.accumulateGrad(ga, true);
   });
 }

@@ -20,6 +20,6 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return opResult('softmax', out, x.shape, [x], (g) => {
     const gx = allocate(x.dtype, x.size);
     kernel('softmaxBackward', f64)({ y: out, gy: g, gx, rows, cols });
-    x.accumulateGrad(gx);
+    x.accumulateGrad(gx, true);
   });
 }
