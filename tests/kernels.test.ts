@@ -226,4 +226,60 @@ for (const backend of listBackends()) {
   });
 }
 
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  const ref = backendKernels('ts');
+  if (backend === 'ts' || !own.groupNormForward || !own.groupNormBackward) continue;
+  test(`${backend} GroupNorm (forward and backward) equals the ts kernels`, () => {
+    const rng = new Rng(11);
+    const close = (got: Float32Array, want: Float32Array, scale: number, what: string) => {
+      for (let i = 0; i < want.length; i++) {
+        assert.ok(
+          Math.abs(got[i] - want[i]) < 1e-5 * scale + 1e-4 * Math.abs(want[i]),
+          `${what}[${i}]: ${got[i]} vs ${want[i]}`,
+        );
+      }
+    };
+    // spatial sizes with and without a tail of fewer than 4; a mean far from 0 (offset 50) tests the
+    // centring; affine or not
+    for (const [batch, channels, spatial, groups, offset, affine] of [
+      [1, 1, 1, 1, 0, true],
+      [2, 4, 7, 2, 0, false],
+      [3, 16, 49, 8, 50, true],
+      [2, 32, 196, 8, 0, true],
+      [1, 8, 5, 8, 3, true],
+    ] as const) {
+      const n = batch * channels * spatial;
+      const x = rng.randn([n], { std: 2 }).data as Float32Array;
+      for (let i = 0; i < n; i++) x[i] += offset;
+      const gy = rng.randn([n]).data as Float32Array;
+      const weight = affine ? (rng.randn([channels]).data as Float32Array) : null;
+      const bias = affine ? (rng.randn([channels]).data as Float32Array) : null;
+      const dims = { batch, channels, spatial, groups, eps: 1e-5 };
+      const [outA, outB] = [new Float32Array(n), new Float32Array(n)];
+      const stats = () => [new Float32Array(batch * groups), new Float32Array(batch * groups)];
+      const [meanA, rstdA] = stats();
+      const [meanB, rstdB] = stats();
+      const what = `${batch}x${channels}x${spatial}/${groups}${offset ? ` + ${offset}` : ''}`;
+      own.groupNormForward?.({ ...dims, x, weight, bias, out: outA, mean: meanA, rstd: rstdA });
+      ref.groupNormForward?.({ ...dims, x, weight, bias, out: outB, mean: meanB, rstd: rstdB });
+      close(outA, outB, 1, `groupNorm ${what}`);
+      close(meanA, meanB, 1, `mean ${what}`);
+      close(rstdA, rstdB, 1, `rstd ${what}`);
+      const grads = () =>
+        [new Float32Array(n), affine ? new Float32Array(channels) : null, affine ? new Float32Array(channels) : null] as const; // prettier-ignore
+      const [gxA, gwA, gbA] = grads();
+      const [gxB, gwB, gbB] = grads();
+      const back = { ...dims, x, gy, weight, mean: meanB, rstd: rstdB };
+      own.groupNormBackward?.({ ...back, gx: gxA, gWeight: gwA, gBias: gbA });
+      ref.groupNormBackward?.({ ...back, gx: gxB, gWeight: gwB, gBias: gbB });
+      close(gxA, gxB, 4, `groupNorm backward ${what}`);
+      if (gwA && gwB && gbA && gbB) {
+        close(gwA, gwB, Math.sqrt(n), `gWeight ${what}`);
+        close(gbA, gbB, Math.sqrt(n), `gBias ${what}`);
+      }
+    }
+  });
+}
+
 test.run();

@@ -10,6 +10,8 @@ import type { Storage } from '../../tensor.ts';
 import type {
   ConvGeometry,
   GemmArgs,
+  GroupNormBackwardArgs,
+  GroupNormForwardArgs,
   SiluArgs,
   SiluBackwardArgs,
   SoftmaxArgs,
@@ -328,6 +330,107 @@ export class WasmEngine extends WasmArena {
       Math.min(n, q1 * 4) * 4,
     ]);
     out.set(this.f32.subarray(OUT, OUT + n));
+  }
+
+  // ---- GroupNorm: per-row sums in wasm, combined per group here in float64 (ts-norm.ts's formulas) ----
+
+  /** xhat = (x - mu) rstd per group, out = xhat w_c + b_c: a pass for the means, one for the variances. */
+  groupNormForward(a: GroupNormForwardArgs): void {
+    const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps } = a;
+    const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
+    this.reset();
+    const [X, OUT, MU, SUMS, COEF] = [size, size, rows, 2 * rows, 4 * rows].map((n) => this.take(n));
+    const lists = this.phaseLists(size);
+    this.commit();
+    this.put(x, X, size);
+    const f32 = this.f32;
+    f32.fill(0, MU, MU + rows);
+    const rowSums = () =>
+      this.splitJobs(lists, rows, (r0, r1) => [
+        FN.rowSums,
+        X * 4,
+        X * 4,
+        MU * 4,
+        MU * 4,
+        SUMS * 4,
+        r0,
+        r1,
+        spatial,
+      ]);
+    const groupSum = (bg: number, k: number) => {
+      let total = 0;
+      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) total += f32[SUMS + 2 * row + k];
+      return total;
+    };
+    rowSums(); // sum x
+    for (let bg = 0; bg < batch * groups; bg++) {
+      mean[bg] = groupSum(bg, 0) / (perGroup * spatial);
+      f32.fill(mean[bg], MU + bg * perGroup, MU + (bg + 1) * perGroup);
+    }
+    rowSums(); // sum (x - mu)^2
+    for (let row = 0; row < rows; row++) {
+      const [bg, c] = [Math.floor(row / perGroup), row % channels];
+      if (row % perGroup === 0) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / (perGroup * spatial) + eps);
+      const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
+      const at = COEF + 4 * row;
+      [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
+    }
+    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, X * 4, X * 4, COEF * 4, OUT * 4, r0, r1, spatial]);
+    out.set(f32.subarray(OUT, OUT + size));
+  }
+
+  /** dx = a_c gy + k1 (x - mu) + k0 per group, from the per-row sums of gy and of gy (x - mu). */
+  groupNormBackward(a: GroupNormBackwardArgs): void {
+    const { x, gy, gx, gWeight, gBias, weight, mean, rstd, batch, channels, spatial, groups } = a;
+    const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
+    const count = perGroup * spatial;
+    this.reset();
+    const [X, GY, GX, ZERO, MU, SUMS, COEF] = [size, size, size, rows, rows, 2 * rows, 4 * rows].map((n) =>
+      this.take(n),
+    );
+    const lists = this.phaseLists(size);
+    this.commit();
+    this.put(x, X, size);
+    this.put(gy, GY, size);
+    const f32 = this.f32;
+    f32.fill(0, ZERO, ZERO + rows);
+    for (let row = 0; row < rows; row++) f32[MU + row] = mean[Math.floor(row / perGroup)];
+    this.splitJobs(lists, rows, (r0, r1) => [
+      FN.rowSums,
+      GY * 4,
+      X * 4,
+      ZERO * 4,
+      MU * 4,
+      SUMS * 4,
+      r0,
+      r1,
+      spatial,
+    ]);
+    gWeight?.fill(0);
+    gBias?.fill(0);
+    for (let bg = 0; bg < batch * groups; bg++) {
+      const r = rstd[bg];
+      let [sumGyhat, sumGyhatXhat] = [0, 0];
+      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) {
+        const c = row % channels;
+        const [sumGy, gyXhat] = [f32[SUMS + 2 * row], f32[SUMS + 2 * row + 1] * r]; // sum gy, sum gy xhat
+        const w = weight === null ? 1 : weight[c];
+        if (gWeight) gWeight[c] += gyXhat;
+        if (gBias) gBias[c] += sumGy;
+        sumGyhat += w * sumGy;
+        sumGyhatXhat += w * gyXhat;
+      }
+      const k1 = (-r * r * sumGyhatXhat) / count;
+      const k0 = (-r * sumGyhat) / count;
+      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) {
+        const w = weight === null ? 1 : weight[row % channels];
+        const at = COEF + 4 * row;
+        [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [w * r, k1, k0, mean[bg]];
+      }
+    }
+    if (!gx) return;
+    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, GY * 4, X * 4, COEF * 4, GX * 4, r0, r1, spatial]);
+    gx.set(f32.subarray(GX, GX + size));
   }
 }
 

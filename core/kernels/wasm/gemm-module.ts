@@ -6,6 +6,7 @@
 // 4 x 8 measured fastest here (V8 gives wasm 16 SIMD registers; bigger tiles spill).
 import { assembleModule, FunctionBuilder, I32, op, V128 } from './emit.ts';
 import { col2imFunction, im2colFunction } from './conv-module.ts';
+import { rowAffineFunction, rowSumsFunction } from './norm-module.ts';
 import { siluFunction, softmaxBackwardFunction, softmaxForwardFunction } from './pointwise-module.ts';
 
 export const MR = 4; // rows of a tile (one panel of packed A)
@@ -131,6 +132,8 @@ export const KERNEL_EXPORTS = [
   'softmaxForward',
   'softmaxBackward',
   'silu',
+  'rowSums',
+  'rowAffine',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -144,6 +147,8 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     softmaxForwardFunction(),
     softmaxBackwardFunction(),
     siluFunction(),
+    rowSumsFunction(),
+    rowAffineFunction(),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),

@@ -44,5 +44,7 @@ if (wasmAvailable) {
     softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
     siluForward: (a) => engine(a.x, a.out).siluForward(a),
     siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
+    groupNormForward: (a) => engine(a.x, a.out, a.mean, a.rstd).groupNormForward(a),
+    groupNormBackward: (a) => engine(a.x, a.gy, a.mean, a.rstd).groupNormBackward(a),
   });
 }

@@ -67,14 +67,21 @@ function expScalar(f: FunctionBuilder, tmp: number): void {
  * Emits `for (i = from; i < to; i += 4) body` over byte offsets; `i` is an i32 local. The caller
  * passes `to` already rounded down to a multiple of 4 elements (16 bytes) when the body is vector.
  */
-function loop(f: FunctionBuilder, i: number, from: Bytes, to: Bytes, step: number, body: () => void): void {
+export function loop(
+  f: FunctionBuilder,
+  i: number,
+  from: Bytes,
+  to: Bytes,
+  step: number,
+  body: () => void,
+): void {
   f.emit(from, op.set(i), op.block, op.get(i), to, op.ltS, op.eqz, op.brIf(0), op.loop);
   body();
   f.emit(op.get(i), op.i32(step), op.add, op.tee(i), to, op.ltS, op.brIf(0), op.end, op.end);
 }
 
 /** Horizontal reductions of a v128 local to a scalar on the stack. */
-function lanes(f: FunctionBuilder, v: number, combine: Bytes): void {
+export function lanes(f: FunctionBuilder, v: number, combine: Bytes): void {
   f.emit(op.get(v), op.f32x4ExtractLane(0), op.get(v), op.f32x4ExtractLane(1), combine);
   f.emit(op.get(v), op.f32x4ExtractLane(2), combine, op.get(v), op.f32x4ExtractLane(3), combine);
 }
