@@ -1,5 +1,5 @@
-// The WebAssembly kernels: gemm, the convolutions and the pointwise kernels, each as per-thread lists of
-// calls into the module, run in the arena of arena.ts.
+// The WebAssembly kernels: gemm and the convolutions here, on top of the row-wise ones (row-engine.ts),
+// each as per-thread lists of calls into the module, run in the arena of arena.ts.
 //
 // gemm (Goto/BLIS blocking): op(A) is packed into 4-row panels; the columns of C are split between
 // threads, and each thread packs KC x NC blocks of op(B) into 8-column panels and runs the macro kernel
@@ -7,20 +7,12 @@
 // Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
 // back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
 import type { Storage } from '../../tensor.ts';
-import type {
-  ConvGeometry,
-  GemmArgs,
-  GroupNormBackwardArgs,
-  GroupNormForwardArgs,
-  SiluArgs,
-  SiluBackwardArgs,
-  SoftmaxArgs,
-  SoftmaxBackwardArgs,
-} from '../registry.ts';
+import type { ConvGeometry, GemmArgs } from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
 import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
-import { FN, JOB_INTS, roundUp, WasmArena } from './arena.ts';
+import { FN, JOB_INTS, roundUp } from './arena.ts';
+import { RowEngine } from './row-engine.ts';
 
 const KC_MAX = 512; // depth of a packed block: 512 x 8 floats of B (16 KB) stay in L1
 const NC = 512; // columns per packed block of B
@@ -44,7 +36,7 @@ type GemmPlan = {
   lists: number[];
 };
 
-export class WasmEngine extends WasmArena {
+export class WasmEngine extends RowEngine {
   // ---- gemm ----
 
   /** Takes the memory a gemm on operands already at A and B needs. */
@@ -278,159 +270,6 @@ export class WasmEngine extends WasmArena {
     });
     this.runPhase(lists);
     a.gx.set(this.f32.subarray(X, X + size));
-  }
-
-  // ---- pointwise: copied in, split into equal ranges across the threads, copied out ----
-
-  softmaxForward({ x, out, rows, cols }: SoftmaxArgs): void {
-    this.reset();
-    const [X, OUT] = [this.take(rows * cols), this.take(rows * cols)];
-    const lists = this.phaseLists(rows * cols);
-    this.commit();
-    this.put(x, X, rows * cols);
-    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxForward, X * 4, OUT * 4, r0, r1, cols]);
-    out.set(this.f32.subarray(OUT, OUT + rows * cols));
-  }
-
-  softmaxBackward({ y, gy, gx, rows, cols }: SoftmaxBackwardArgs): void {
-    this.reset();
-    const [Y, GY, GX] = [this.take(rows * cols), this.take(rows * cols), this.take(rows * cols)];
-    const lists = this.phaseLists(rows * cols);
-    this.commit();
-    this.put(y, Y, rows * cols);
-    this.put(gy, GY, rows * cols);
-    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxBackward, Y * 4, GY * 4, GX * 4, r0, r1, cols]);
-    gx.set(this.f32.subarray(GX, GX + rows * cols));
-  }
-
-  siluForward({ x, out }: SiluArgs): void {
-    this.silu(x, out, null);
-  }
-
-  siluBackward({ x, g, gx }: SiluBackwardArgs): void {
-    this.silu(x, gx, g);
-  }
-
-  /** SiLU forward (g = null) or backward, over element ranges split on multiples of 4. */
-  private silu(x: Storage, out: Storage, g: Storage | null): void {
-    const n = x.length;
-    this.reset();
-    const [X, OUT, G] = [this.take(n), this.take(n), g ? this.take(n) : 0];
-    const lists = this.phaseLists(n);
-    this.commit();
-    this.put(x, X, n);
-    if (g) this.put(g, G, n);
-    const quads = Math.ceil(n / 4);
-    this.splitJobs(lists, quads, (q0, q1) => [
-      FN.silu,
-      X * 4,
-      OUT * 4,
-      G * 4,
-      q0 * 16,
-      Math.min(n, q1 * 4) * 4,
-    ]);
-    out.set(this.f32.subarray(OUT, OUT + n));
-  }
-
-  // ---- GroupNorm: per-row sums in wasm, combined per group here in float64 (ts-norm.ts's formulas) ----
-
-  /** xhat = (x - mu) rstd per group, out = xhat w_c + b_c: a pass for the means, one for the variances. */
-  groupNormForward(a: GroupNormForwardArgs): void {
-    const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps } = a;
-    const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
-    this.reset();
-    const [X, OUT, MU, SUMS, COEF] = [size, size, rows, 2 * rows, 4 * rows].map((n) => this.take(n));
-    const lists = this.phaseLists(size);
-    this.commit();
-    this.put(x, X, size);
-    const f32 = this.f32;
-    f32.fill(0, MU, MU + rows);
-    const rowSums = () =>
-      this.splitJobs(lists, rows, (r0, r1) => [
-        FN.rowSums,
-        X * 4,
-        X * 4,
-        MU * 4,
-        MU * 4,
-        SUMS * 4,
-        r0,
-        r1,
-        spatial,
-      ]);
-    const groupSum = (bg: number, k: number) => {
-      let total = 0;
-      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) total += f32[SUMS + 2 * row + k];
-      return total;
-    };
-    rowSums(); // sum x
-    for (let bg = 0; bg < batch * groups; bg++) {
-      mean[bg] = groupSum(bg, 0) / (perGroup * spatial);
-      f32.fill(mean[bg], MU + bg * perGroup, MU + (bg + 1) * perGroup);
-    }
-    rowSums(); // sum (x - mu)^2
-    for (let row = 0; row < rows; row++) {
-      const [bg, c] = [Math.floor(row / perGroup), row % channels];
-      if (row % perGroup === 0) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / (perGroup * spatial) + eps);
-      const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
-      const at = COEF + 4 * row;
-      [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
-    }
-    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, X * 4, X * 4, COEF * 4, OUT * 4, r0, r1, spatial]);
-    out.set(f32.subarray(OUT, OUT + size));
-  }
-
-  /** dx = a_c gy + k1 (x - mu) + k0 per group, from the per-row sums of gy and of gy (x - mu). */
-  groupNormBackward(a: GroupNormBackwardArgs): void {
-    const { x, gy, gx, gWeight, gBias, weight, mean, rstd, batch, channels, spatial, groups } = a;
-    const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
-    const count = perGroup * spatial;
-    this.reset();
-    const [X, GY, GX, ZERO, MU, SUMS, COEF] = [size, size, size, rows, rows, 2 * rows, 4 * rows].map((n) =>
-      this.take(n),
-    );
-    const lists = this.phaseLists(size);
-    this.commit();
-    this.put(x, X, size);
-    this.put(gy, GY, size);
-    const f32 = this.f32;
-    f32.fill(0, ZERO, ZERO + rows);
-    for (let row = 0; row < rows; row++) f32[MU + row] = mean[Math.floor(row / perGroup)];
-    this.splitJobs(lists, rows, (r0, r1) => [
-      FN.rowSums,
-      GY * 4,
-      X * 4,
-      ZERO * 4,
-      MU * 4,
-      SUMS * 4,
-      r0,
-      r1,
-      spatial,
-    ]);
-    gWeight?.fill(0);
-    gBias?.fill(0);
-    for (let bg = 0; bg < batch * groups; bg++) {
-      const r = rstd[bg];
-      let [sumGyhat, sumGyhatXhat] = [0, 0];
-      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) {
-        const c = row % channels;
-        const [sumGy, gyXhat] = [f32[SUMS + 2 * row], f32[SUMS + 2 * row + 1] * r]; // sum gy, sum gy xhat
-        const w = weight === null ? 1 : weight[c];
-        if (gWeight) gWeight[c] += gyXhat;
-        if (gBias) gBias[c] += sumGy;
-        sumGyhat += w * sumGy;
-        sumGyhatXhat += w * gyXhat;
-      }
-      const k1 = (-r * r * sumGyhatXhat) / count;
-      const k0 = (-r * sumGyhat) / count;
-      for (let row = bg * perGroup; row < (bg + 1) * perGroup; row++) {
-        const w = weight === null ? 1 : weight[row % channels];
-        const at = COEF + 4 * row;
-        [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [w * r, k1, k0, mean[bg]];
-      }
-    }
-    if (!gx) return;
-    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, GY * 4, X * 4, COEF * 4, GX * 4, r0, r1, spatial]);
-    gx.set(f32.subarray(GX, GX + size));
   }
 }
 
