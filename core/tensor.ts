@@ -116,10 +116,10 @@ export class Tensor {
     return new Tensor(this.data.slice(), this.shape, { requiresGrad: this.requiresGrad });
   }
 
-  /** Adds `g` into this tensor's gradient (called by the backward closures of the ops that used it). */
   /**
-   * Adds `g` into this tensor's gradient. `owned` says the caller allocated `g` for this call and
-   * keeps no other reference to it, so a first gradient can adopt the buffer instead of copying it.
+   * Adds `g` into this tensor's gradient (called by the backward closures of the ops that used it).
+   * `owned` says the caller allocated `g` for this call and keeps no other reference to it, so a first
+   * gradient can adopt the buffer instead of copying it.
    */
   accumulateGrad(g: Storage, owned = false): void {
     if (g.length !== this.size) {

@@ -1,4 +1,4 @@
-// The two row kernels GroupNorm is built from (engine.ts), as WebAssembly SIMD. A group of channels
+// The two row kernels GroupNorm is built from (row-engine.ts), as WebAssembly SIMD. A group of channels
 // is a run of rows of [batch * channels, spatial]; every per-row sum is short (at most one image
 // plane), so it is accumulated in float32 here, and JavaScript combines the rows of a group in float64.
 import { F32, FunctionBuilder, I32, op, V128 } from './emit.ts';

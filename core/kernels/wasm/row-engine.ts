@@ -70,6 +70,7 @@ export class RowEngine extends WasmArena {
   groupNormForward(a: GroupNormForwardArgs): void {
     const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps } = a;
     const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
+    const count = perGroup * spatial;
     this.reset();
     const [X, OUT, MU, SUMS, COEF] = [size, size, rows, 2 * rows, 4 * rows].map((n) => this.take(n));
     const lists = this.phaseLists(size);
@@ -96,13 +97,13 @@ export class RowEngine extends WasmArena {
     };
     rowSums(); // sum x
     for (let bg = 0; bg < batch * groups; bg++) {
-      mean[bg] = groupSum(bg, 0) / (perGroup * spatial);
+      mean[bg] = groupSum(bg, 0) / count;
       f32.fill(mean[bg], MU + bg * perGroup, MU + (bg + 1) * perGroup);
     }
     rowSums(); // sum (x - mu)^2
     for (let row = 0; row < rows; row++) {
       const [bg, c] = [Math.floor(row / perGroup), row % channels];
-      if (row % perGroup === 0) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / (perGroup * spatial) + eps);
+      if (row % perGroup === 0) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / count + eps);
       const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
       const at = COEF + 4 * row;
       [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
