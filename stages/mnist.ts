@@ -12,12 +12,10 @@ import { Adam, cosineLr, Rng, Tensor, UNet } from '../core/index.ts';
 import { parseFlags, runMain, usageLine, UsageError } from '../core/cli.ts';
 import { ConfigError, readConfig, validateConfig, type StageConfig } from '../core/config.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
-import { ddpmLoss, edmLoss } from '../core/diffusion/objectives.ts';
 import {
   drawSamples,
   IMAGE_SAMPLERS,
-  netOf,
-  scheduleOf,
+  objectiveOf,
   type ImageSampler,
 } from '../core/diffusion/image-sampling.ts';
 import { Ema } from '../core/ema.ts';
@@ -25,6 +23,7 @@ import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint } from '../core/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../core/io/safetensors.ts';
 import { defaultBackend, useBackend, BACKENDS } from '../core/kernels/select.ts';
+import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
 import { OutputDir } from '../core/output.ts';
 import { Progress } from '../core/progress.ts';
 import { imageGrid } from '../plots/index.ts';
@@ -110,18 +109,23 @@ async function train(argv: string[]) {
       'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
       quiet: { type: 'boolean', help: 'no progress bar' },
       backend: backendFlag,
+      threads: {
+        type: 'int',
+        default: 0,
+        min: 0,
+        help: 'threads that split each batch (0: one per core, at most 4; 1 on the gpu backend)',
+      },
     },
     argv,
   );
   const cfg = readConfig(flags.config); // a bad config stops here, before anything is built
   const tp = cfg.train_params;
-  console.log(await useBackend(flags.backend));
   const out = new OutputDir(flags.out);
   const ckptPath = out.path(tp.ckpt_name);
 
   // Data: the 8,000 training digits in [-1, 1].
   const { train } = mnistSplit();
-  const data = Float32Array.from(train.images, (v) => 2 * v - 1);
+  const data = train.images.map((v) => 2 * v - 1); // (Float32Array.from with a map function is 10x slower)
 
   // Model, its EMA, the optimiser; resumed from the checkpoint when there is one.
   const unet = new UNet(cfg.model_params, new Rng(flags.seed));
@@ -166,9 +170,11 @@ async function train(argv: string[]) {
     `UNet: ${unet.numParameters().toLocaleString('en')} parameters; ${cfg.diffusion_params.objective} objective; batch ${tp.batch_size}`,
   );
 
-  const d = cfg.diffusion_params;
-  const net = netOf(unet, cfg);
-  const schedule = d.objective === 'ddpm' ? scheduleOf(cfg) : null;
+  // The batch is split between threads, each with a copy of the model (core/parallel/).
+  const threads = flags.threads || defaultThreads(flags.backend);
+  const parallel = await DataParallel.start(unet, cfg, { threads, backend: flags.backend });
+  console.log(parallel.description);
+  const objective = objectiveOf(cfg);
   const save = () => saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, config: cfg, state });
   let interrupted = false;
   const onSigint = () => (interrupted = true);
@@ -203,17 +209,12 @@ async function train(argv: string[]) {
     idx.forEach((i, k) => x0.data.set(data.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
     const warm = tp.warmup_steps > 0 ? Math.min(1, (state.step + 1) / tp.warmup_steps) : 1;
     optimizer.lr = warm * (tp.lr_schedule === 'cosine' ? cosineLr(tp.lr, state.step, total) : tp.lr);
-    const loss = schedule
-      ? ddpmLoss(net, x0, schedule, d.prediction, rng, { minSnrGamma: d.min_snr_gamma })
-      : edmLoss(net, x0, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std }, rng);
-    const value = loss.item();
+    const value = await parallel.lossAndGrad(x0, objective.draw(x0, rng));
     if (!Number.isFinite(value)) {
       throw new Error(
         `the loss became ${value} at step ${state.step}; stopping. The last good checkpoint is kept${existsSync(ckptPath) ? ` at ${ckptPath}` : ' (none was written yet)'}`,
       );
     }
-    optimizer.zeroGrad();
-    loss.backward();
     optimizer.step();
     ema.update(state.step);
     state = {
@@ -251,6 +252,7 @@ async function train(argv: string[]) {
     }
   }
   process.off('SIGINT', onSigint);
+  parallel.close();
   save();
   out.record(ckptPath);
   // the EMA weights alone (a quarter of the checkpoint): what `sample` needs, and what a release ships

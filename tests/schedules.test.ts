@@ -14,7 +14,7 @@ import {
   type Prediction,
 } from '../core/diffusion/targets.ts';
 import { bestTargetLoss, gaussian } from '../core/diffusion/mixture.ts';
-import { ddpmDenoiser, ddpmLoss } from '../core/diffusion/objectives.ts';
+import { ddpmDenoiser, ddpmDraw, ddpmLoss } from '../core/diffusion/objectives.ts';
 import { Rng, Tensor, tensor } from '../core/index.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
 
@@ -299,11 +299,11 @@ test('ddpmLoss regresses onto the chosen target with any schedule; ddpmDenoiser 
         });
         return new Tensor(out, xt.shape);
       };
-      const loss = ddpmLoss(perfect, x0, schedule, p, new Rng(1)).item();
+      const loss = ddpmLoss(perfect, x0, schedule, p, ddpmDraw(x0, schedule, new Rng(1))).item();
       assert.ok(loss < 1e-8, `${schedule.name} ${p}: perfect net has loss ${loss}`);
       // the same draws with a net that outputs 0: the loss is the mean square of the target
       const zero = (xt: Tensor) => new Tensor(new Float32Array(xt.size), xt.shape);
-      const zeroLoss = ddpmLoss(zero, x0, schedule, p, new Rng(1)).item();
+      const zeroLoss = ddpmLoss(zero, x0, schedule, p, ddpmDraw(x0, schedule, new Rng(1))).item();
       const rng = new Rng(1);
       const t = schedule.sampleTimesteps(8, rng);
       const eps = rng.randn(x0.shape);
@@ -334,7 +334,9 @@ test('min-SNR-gamma weights the error in x0 of each timestep by min(SNR_t, gamma
   const zero = (xt: Tensor) => new Tensor(new Float32Array(xt.size), xt.shape);
   for (const p of PREDICTIONS) {
     for (const gamma of [0.5, 5]) {
-      const loss = ddpmLoss(zero, x0, schedule, p, new Rng(1), { minSnrGamma: gamma }).item();
+      const loss = ddpmLoss(zero, x0, schedule, p, ddpmDraw(x0, schedule, new Rng(1)), {
+        minSnrGamma: gamma,
+      }).item();
       // the same draws; the zero output read back as an x0 estimate, its error weighted by min(SNR, gamma)
       const rng = new Rng(1);
       const t = schedule.sampleTimesteps(16, rng);
@@ -352,8 +354,13 @@ test('min-SNR-gamma weights the error in x0 of each timestep by min(SNR_t, gamma
     }
   }
   // gamma = 0 is plain MSE
-  const plain = ddpmLoss(zero, x0, schedule, 'eps', new Rng(1)).item();
-  close(ddpmLoss(zero, x0, schedule, 'eps', new Rng(1), { minSnrGamma: 0 }).item(), plain, 0, 'gamma 0');
+  const plain = ddpmLoss(zero, x0, schedule, 'eps', ddpmDraw(x0, schedule, new Rng(1))).item();
+  close(
+    ddpmLoss(zero, x0, schedule, 'eps', ddpmDraw(x0, schedule, new Rng(1)), { minSnrGamma: 0 }).item(),
+    plain,
+    0,
+    'gamma 0',
+  );
 });
 
 test('flags and schedules refuse bad values with one clear message naming the choices', () => {

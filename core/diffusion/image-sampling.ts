@@ -1,5 +1,5 @@
-// Drawing images from a trained UNet with any of the samplers, for any objective of the config: the
-// pieces stage:mnist's train and sample commands share. Every sampler works in sigma coordinates
+// Training and drawing images from a UNet with any of the samplers, for any objective of the config:
+// the pieces stage:mnist's train and sample commands (and the data-parallel workers) share. Every sampler works in sigma coordinates
 // (core/diffusion/samplers.ts); this file turns a config into the denoiser and the list of sigmas.
 import { Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
@@ -8,7 +8,16 @@ import type { StageConfig } from '../config.ts';
 import { Progress } from '../progress.ts';
 import { DdpmSchedule } from './ddpm.ts';
 import { edmSigmas } from './edm.ts';
-import { ddpmDenoiser, edmDenoiser, type ImageNet } from './objectives.ts';
+import {
+  ddpmDenoiser,
+  ddpmDraw,
+  ddpmLoss,
+  edmDenoiser,
+  edmDraw,
+  edmLoss,
+  type ImageNet,
+  type NoiseDraw,
+} from './objectives.ts';
 import { ancestralSample, ddimSample, heunSample, sigmaOfAlphaBar } from './samplers.ts';
 
 export const IMAGE_SAMPLERS = ['ddim', 'ddpm', 'heun'] as const;
@@ -25,6 +34,29 @@ export function scheduleOf(cfg: StageConfig): DdpmSchedule {
   const d = cfg.diffusion_params;
   // cosine (Nichol & Dhariwal 2021) has no beta_start / beta_end: they apply to linear only
   return DdpmSchedule.of(d.beta_schedule, d.num_timesteps, d.beta_start, d.beta_end);
+}
+
+/** The config's training objective, split into its random draw and the loss given that draw. */
+export type ImageObjective = {
+  draw(x0: Tensor, rng: Rng): NoiseDraw;
+  loss(net: ImageNet, x0: Tensor, draw: NoiseDraw): Tensor;
+};
+
+export function objectiveOf(cfg: StageConfig): ImageObjective {
+  const d = cfg.diffusion_params;
+  if (d.objective === 'edm') {
+    const opts = { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std };
+    return {
+      draw: (x0, rng) => edmDraw(x0, opts, rng),
+      loss: (net, x0, draw) => edmLoss(net, x0, opts, draw),
+    };
+  }
+  const schedule = scheduleOf(cfg);
+  return {
+    draw: (x0, rng) => ddpmDraw(x0, schedule, rng),
+    loss: (net, x0, draw) =>
+      ddpmLoss(net, x0, schedule, d.prediction, draw, { minSnrGamma: d.min_snr_gamma }),
+  };
 }
 
 /** The noise levels a sampler visits, from pure noise down to 0. */

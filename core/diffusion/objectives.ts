@@ -40,18 +40,40 @@ export function edmScalings(sigma: number, sigmaData: number) {
   };
 }
 
+/**
+ * The random half of a training step: one noise level per image (DDPM's timestep t, or EDM's sigma)
+ * and the noise itself, shaped like the batch. Drawn once for the whole batch, so that a batch split
+ * across threads (core/parallel/) trains on exactly the numbers the unsplit batch would.
+ */
+export type NoiseDraw = { levels: number[]; noise: Tensor };
+
+/** Images from..to of a draw: the share of one data-parallel worker. */
+export function sliceDraw(draw: NoiseDraw, from: number, to: number): NoiseDraw {
+  const per = draw.noise.size / draw.noise.shape[0];
+  const noise = new Tensor(draw.noise.data.slice(from * per, to * per), [
+    to - from,
+    ...draw.noise.shape.slice(1),
+  ]);
+  return { levels: draw.levels.slice(from, to), noise };
+}
+
+/** DDPM's draw: t ~ U{0..T-1} per image, then eps ~ N(0, I). */
+export function ddpmDraw(x0: Tensor, schedule: NoiseSchedule, rng: Rng): NoiseDraw {
+  const levels = schedule.sampleTimesteps(x0.shape[0], rng);
+  return { levels, noise: rng.randn(x0.shape) };
+}
+
 /** The DDPM objective's loss on a batch of clean images x0 [B, C, H, W], with any schedule. */
 export function ddpmLoss(
   net: ImageNet,
   x0: Tensor,
   schedule: NoiseSchedule,
   prediction: Prediction,
-  rng: Rng,
+  draw: NoiseDraw,
   opts: { minSnrGamma?: number } = {},
 ): Tensor {
   const batch = x0.shape[0];
-  const t = schedule.sampleTimesteps(batch, rng);
-  const eps = rng.randn(x0.shape);
+  const { levels: t, noise: eps } = draw;
   const [a, s] = [t.map((v) => schedule.signal(v)), t.map((v) => schedule.noise(v))];
   const xt = combine(a, x0, s, eps);
   const out = net(xt, t);
@@ -67,11 +89,15 @@ export function ddpmLoss(
   return mseLoss(mul(out, root), mul(target, root)); // mean of w_i (out - target)^2
 }
 
+/** EDM's draw: ln(sigma) ~ N(P_mean, P_std^2) per image, then n ~ N(0, I). */
+export function edmDraw(x0: Tensor, opts: EdmOptions, rng: Rng): NoiseDraw {
+  const levels = Array.from({ length: x0.shape[0] }, () => Math.exp(opts.pMean + opts.pStd * rng.normal()));
+  return { levels, noise: rng.randn(x0.shape) };
+}
+
 /** The EDM objective's loss on a batch of clean images x0. */
-export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, rng: Rng): Tensor {
-  const batch = x0.shape[0];
-  const sigma = Array.from({ length: batch }, () => Math.exp(opts.pMean + opts.pStd * rng.normal()));
-  const n = rng.randn(x0.shape);
+export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, draw: NoiseDraw): Tensor {
+  const { levels: sigma, noise: n } = draw;
   const x = combine(1, x0, sigma, n); // x0 + sigma n
   const c = sigma.map((s) => edmScalings(s, opts.sigmaData));
   const input = combine(

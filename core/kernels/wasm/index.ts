@@ -6,10 +6,20 @@ import { registerBackend } from '../registry.ts';
 import { gemmModuleBytes } from './gemm-module.ts';
 import { WasmEngine } from './engine.ts';
 
-/** Threads for the wasm kernels: DIFFUSION_THREADS, else one per core (at most 4). */
+let threadsSet: number | null = null;
+
+/** Threads for the wasm kernels: as set below, else DIFFUSION_THREADS, else one per core (at most 4). */
 export function wasmThreads(): number {
+  if (threadsSet !== null) return threadsSet;
   const env = Number(process.env.DIFFUSION_THREADS);
   return Number.isInteger(env) && env >= 1 ? env : Math.min(4, availableParallelism());
+}
+
+/** Fixes the engine's thread count (data-parallel training shares the cores out); before first use only. */
+export function setWasmThreads(n: number): void {
+  if (instance && instance.threads !== n)
+    throw new Error('setWasmThreads: the wasm engine is already running');
+  threadsSet = n;
 }
 
 /** Whether this JavaScript engine runs WebAssembly SIMD (validated on the kernels' own module). */

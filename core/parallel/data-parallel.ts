@@ -1,0 +1,216 @@
+// Data-parallel training on one machine: each step's batch is split between this thread and worker
+// threads, each with its own copy of the model, and the shares' gradients are averaged (PyTorch's
+// DistributedDataParallel, on threads). The autograd engine is single-threaded JavaScript, so this is
+// how a training step uses more than one core; the kernels' own threads only speed up the big gemms.
+//
+// Exactness: the loss is a mean over images, so the batch gradient is the image-weighted mean of the
+// shares' gradients, sum_k (n_k / N) g_k. The noise is drawn once for the whole batch (NoiseDraw), so a
+// split batch trains on the same numbers as the unsplit one; only the order of float additions differs.
+// For a given seed, backend and worker count, training is deterministic.
+//
+// Weights and gradients travel through shared memory: before a step this thread writes the weights into
+// one shared array, each worker copies them in, runs its share, and leaves its gradient in its own slot.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { StageConfig } from '../config.ts';
+import { netOf, objectiveOf } from '../diffusion/image-sampling.ts';
+import { sliceDraw, type NoiseDraw } from '../diffusion/objectives.ts';
+import { useBackend } from '../kernels/select.ts';
+import { setWasmThreads } from '../kernels/wasm/index.ts';
+import type { UNet } from '../nn/unet.ts';
+import { Tensor } from '../tensor.ts';
+import { copyOut, type GradRequest, type GradReply, type WorkerSetup } from './protocol.ts';
+
+/** The default: one thread per core (at most 4), or 1 on the gpu backend, whose device is shared. */
+export function defaultThreads(backend: string): number {
+  return backend === 'gpu' ? 1 : Math.min(4, availableParallelism());
+}
+
+/** Sizes of the shares of a batch of n images between `parts` threads, the larger ones first. */
+export function shares(n: number, parts: number): number[] {
+  const k = Math.max(1, Math.min(parts, n));
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+}
+
+type Pending = { resolve: (loss: number) => void; reject: (e: Error) => void };
+
+export class DataParallel {
+  private readonly params: Tensor[];
+  private readonly weights: Float32Array;
+  private readonly grads: Float32Array[];
+  private readonly pending: (Pending | null)[];
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly model: UNet,
+    private readonly cfg: StageConfig,
+    private readonly workers: Worker[],
+    shared: { weights: SharedArrayBuffer; grads: SharedArrayBuffer[] },
+    /** What runs where, for the log. */
+    readonly description: string,
+  ) {
+    this.params = model.parameters();
+    this.weights = new Float32Array(shared.weights);
+    this.grads = shared.grads.map((b) => new Float32Array(b));
+    this.pending = workers.map(() => null);
+    workers.forEach((w, k) => {
+      w.on('message', (m: GradReply) => this.settle(k, m));
+      w.on('error', (e) => this.fail(new Error(`data-parallel worker ${k + 1}: ${e.message}`)));
+      w.on('exit', (code) => this.fail(new Error(`data-parallel worker ${k + 1} exited (code ${code})`)));
+    });
+  }
+
+  /**
+   * Activates `backend` on this thread and on `threads - 1` workers, each holding a copy of `model`.
+   * The cores are shared out: each thread's wasm kernels get cores / threads of them.
+   */
+  static async start(
+    model: UNet,
+    cfg: StageConfig,
+    opts: { threads: number; backend: string },
+  ): Promise<DataParallel> {
+    const threads = Math.max(1, Math.min(opts.threads, cfg.train_params.batch_size));
+    const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
+    if (threads > 1 && !process.env.DIFFUSION_THREADS) setWasmThreads(kernelThreads);
+    const backend = await useBackend(opts.backend);
+    const size = model.numParameters();
+    const shared = {
+      weights: new SharedArrayBuffer(4 * size),
+      grads: Array.from({ length: threads - 1 }, () => new SharedArrayBuffer(4 * size)),
+    };
+    const workers = shared.grads.map((grads) => {
+      const setup: WorkerSetup = {
+        cfg,
+        backend: opts.backend,
+        weights: shared.weights,
+        grads,
+        kernelThreads,
+      };
+      return spawnWorker(setup);
+    });
+    try {
+      await Promise.all(workers.map(ready));
+    } catch (e) {
+      for (const w of workers) void w.terminate();
+      throw e;
+    }
+    const where =
+      threads === 1
+        ? '1 thread'
+        : `${threads} data-parallel threads, ${shares(cfg.train_params.batch_size, threads).join(' + ')} images each`;
+    return new DataParallel(model, cfg, workers, shared, `${backend}; ${where}`);
+  }
+
+  /**
+   * The loss of the batch x0 with its noise `draw`, its gradient left in the model parameters' .grad
+   * (replacing what was there), as if the whole batch had run on this thread.
+   */
+  async lossAndGrad(x0: Tensor, draw: NoiseDraw): Promise<number> {
+    if (this.failure) throw this.failure;
+    const n = x0.shape[0];
+    const sizes = shares(n, this.workers.length + 1);
+    const starts = sizes.map((_, k) => sizes.slice(0, k).reduce((a, b) => a + b, 0));
+    if (sizes.length > 1) copyOut(this.params, this.weights);
+    // the workers' shares first, so that they run while this thread does its own
+    const replies = sizes.slice(1).map((size, j) => {
+      const from = starts[j + 1];
+      return this.request(j, toRequest(sliceBatch(x0, draw, from, from + size)));
+    });
+    const own = sliceBatch(x0, draw, 0, sizes[0]);
+    this.model.zeroGrad();
+    const loss = objectiveOf(this.cfg).loss(netOf(this.model, this.cfg), own.x0, own.draw);
+    const ownLoss = loss.item();
+    loss.backward();
+    const losses = [ownLoss, ...(await Promise.all(replies))];
+    if (sizes.length > 1) this.combine(sizes, n);
+    return losses.reduce((sum, l, k) => sum + (sizes[k] / n) * l, 0);
+  }
+
+  /** grad = sum_k (n_k / N) g_k, with this thread's g_0 already in place. */
+  private combine(sizes: number[], n: number): void {
+    let at = 0;
+    for (const p of this.params) {
+      p.grad ??= new Tensor(new Float32Array(p.size), p.shape);
+      const g = p.grad.data;
+      const w0 = sizes[0] / n;
+      for (let i = 0; i < g.length; i++) g[i] *= w0;
+      this.grads.forEach((slot, j) => {
+        const w = sizes[j + 1] / n;
+        for (let i = 0; i < g.length; i++) g[i] += w * slot[at + i];
+      });
+      at += p.size;
+    }
+  }
+
+  private request(k: number, req: GradRequest): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.pending[k] = { resolve, reject };
+      this.workers[k].postMessage(req, [req.x0.buffer as ArrayBuffer, req.noise.buffer as ArrayBuffer]);
+    });
+  }
+
+  private settle(k: number, m: GradReply): void {
+    const p = this.pending[k];
+    this.pending[k] = null;
+    if (!p) return;
+    if ('error' in m) p.reject(new Error(`data-parallel worker ${k + 1}: ${m.error}`));
+    else if ('loss' in m) p.resolve(m.loss);
+  }
+
+  private fail(e: Error): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const p of this.pending) p?.reject(e);
+    this.pending.fill(null);
+  }
+
+  /** Stops the workers (the program can also simply exit: they do not keep it alive). */
+  close(): void {
+    this.failure ??= new Error('data-parallel training was closed');
+    for (const w of this.workers) {
+      w.removeAllListeners('exit');
+      void w.terminate();
+    }
+  }
+}
+
+function sliceBatch(x0: Tensor, draw: NoiseDraw, from: number, to: number) {
+  const per = x0.size / x0.shape[0];
+  const part = new Tensor(x0.data.slice(from * per, to * per), [to - from, ...x0.shape.slice(1)]);
+  return { x0: part, draw: sliceDraw(draw, from, to) };
+}
+
+/** The message a worker gets: plain arrays, moved rather than copied. */
+function toRequest({ x0, draw }: { x0: Tensor; draw: NoiseDraw }): GradRequest {
+  return {
+    x0: x0.data as Float32Array,
+    shape: x0.shape,
+    levels: draw.levels,
+    noise: draw.noise.data as Float32Array,
+  };
+}
+
+/** A worker thread running grad-worker.ts, through tsx's loader when the sources are TypeScript. */
+function spawnWorker(setup: WorkerSetup): Worker {
+  const url = new URL(`./grad-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  const load = `import(${JSON.stringify(url.href)})`;
+  const source = url.pathname.endsWith('.ts')
+    ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })`
+    : load;
+  const worker = new Worker(source, { eval: true, workerData: setup });
+  worker.unref(); // a finished or interrupted program must not wait for its workers
+  return worker;
+}
+
+function ready(worker: Worker): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: GradReply) => {
+      worker.off('error', onError);
+      if ('error' in m) reject(new Error(`data-parallel worker failed to start: ${m.error}`));
+      else resolve();
+    };
+    const onError = (e: Error) => reject(new Error(`data-parallel worker failed to start: ${e.message}`));
+    worker.once('message', onMessage);
+    worker.once('error', onError);
+  });
+}

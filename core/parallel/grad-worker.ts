@@ -1,0 +1,46 @@
+// A data-parallel worker (data-parallel.ts): builds its copy of the model, then for each share of a
+// batch it is sent, loads the current weights from shared memory, runs the loss forward and backward,
+// and leaves the gradient in its shared slot.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Rng } from '../random.ts';
+import { Tensor } from '../tensor.ts';
+import { UNet } from '../nn/unet.ts';
+import { netOf, objectiveOf } from '../diffusion/image-sampling.ts';
+import { useBackend } from '../kernels/select.ts';
+import { setWasmThreads } from '../kernels/wasm/index.ts';
+import { copyIn, copyOut, type GradReply, type GradRequest, type WorkerSetup } from './protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('grad-worker.ts runs as a worker thread of core/parallel/data-parallel.ts');
+const setup = workerData as WorkerSetup;
+const reply = (m: GradReply) => port.postMessage(m);
+
+try {
+  if (!process.env.DIFFUSION_THREADS) setWasmThreads(setup.kernelThreads);
+  const backend = await useBackend(setup.backend);
+  // initial values do not matter: every step starts by copying the weights in
+  const model = new UNet(setup.cfg.model_params, new Rng(0));
+  const params = model.parameters();
+  const net = netOf(model, setup.cfg);
+  const objective = objectiveOf(setup.cfg);
+  const weights = new Float32Array(setup.weights);
+  const grads = new Float32Array(setup.grads);
+  port.on('message', (req: GradRequest) => {
+    try {
+      copyIn(weights, params);
+      model.zeroGrad();
+      const x0 = new Tensor(req.x0, req.shape);
+      const noise = new Tensor(req.noise, req.shape);
+      const loss = objective.loss(net, x0, { levels: req.levels, noise });
+      const value = loss.item();
+      loss.backward();
+      copyOut(params, grads, true);
+      reply({ loss: value });
+    } catch (e) {
+      reply({ error: (e as Error).message });
+    }
+  });
+  reply({ ready: backend });
+} catch (e) {
+  reply({ error: (e as Error).message });
+}

@@ -1,0 +1,43 @@
+// What the data-parallel thread and its workers say to each other (data-parallel.ts, grad-worker.ts).
+import type { StageConfig } from '../config.ts';
+import type { Tensor } from '../tensor.ts';
+
+/** workerData: the model to build, the backend to run it on, and the shared weight and gradient arrays. */
+export type WorkerSetup = {
+  cfg: StageConfig;
+  backend: string;
+  weights: SharedArrayBuffer;
+  grads: SharedArrayBuffer;
+  kernelThreads: number;
+};
+
+/** One share of a batch: images, their noise levels and their noise. */
+export type GradRequest = {
+  x0: Float32Array;
+  shape: readonly number[];
+  levels: number[];
+  noise: Float32Array;
+};
+
+/** The share's mean loss (its gradient is in the worker's slot), or what went wrong; `ready` on start. */
+export type GradReply = { loss: number } | { ready: string } | { error: string };
+
+/** Every parameter's values (or gradients) one after another, in parameters() order, into `flat`. */
+export function copyOut(params: Tensor[], flat: Float32Array, grads = false): void {
+  let at = 0;
+  for (const p of params) {
+    const src = grads ? p.grad?.data : p.data;
+    if (src) flat.set(src, at);
+    else flat.fill(0, at, at + p.size);
+    at += p.size;
+  }
+}
+
+/** The inverse of copyOut for values: `flat` back into the parameters. */
+export function copyIn(flat: Float32Array, params: Tensor[]): void {
+  let at = 0;
+  for (const p of params) {
+    p.data.set(flat.subarray(at, at + p.size));
+    at += p.size;
+  }
+}
