@@ -3,12 +3,16 @@
 //   matmul n^3                      GFLOP/s, 2 n^3 flops, through the matmul op
 //   conv3x3 fwd/bwd at batch 64     GFLOP/s, 2 B Cout H W Cin 9 flops per pass (backward: dW and dX, 2x)
 //   unet train step                 images/s for forward + backward + Adam at the default MNIST config
-//                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config)
+//                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config), on
+//                                   one thread and split between one thread per core (core/parallel/)
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
 import { readConfig } from '../core/config.ts';
 import { parseFlags, runMain } from '../core/cli.ts';
 import { useBackend, BACKENDS } from '../core/kernels/select.ts';
+import { setWasmThreads } from '../core/kernels/wasm/index.ts';
+import { objectiveOf } from '../core/diffusion/image-sampling.ts';
+import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
 import { GPU } from 'gpu.js';
 import { GpuKernels } from './kernels.ts';
 
@@ -116,6 +120,27 @@ runMain(async () => {
         unit: 'images/s',
         ...r,
       });
+      // the same step with the batch split between threads, as stage:mnist trains by default
+      const threads = defaultThreads(backend);
+      if (threads > 1) {
+        const parallel = await DataParallel.start(net, cfg, { threads, backend });
+        const draw = objectiveOf(cfg).draw(x, rng);
+        const split = async () => {
+          await parallel.lossAndGrad(x, draw);
+          opt.step();
+        };
+        const p = await time(split, smoke ? 1 : 3, smoke ? 50 : 20000);
+        parallel.close();
+        setWasmThreads(null); // the kernel benches below get every core again
+        await useBackend(backend);
+        emit({
+          bench: `unet train step b${batch} ${threads} threads`,
+          backend,
+          value: batch / (p.ms / 1000),
+          unit: 'images/s',
+          ...p,
+        });
+      }
     }
 
     for (const { b, cin, cout, hw } of convs) {

@@ -38,6 +38,11 @@ export class WasmArena {
     this.team = shared ? new WorkerTeam(threads - 1, module, this.memory) : null;
   }
 
+  /** Stops the worker threads; the engine must not be used afterwards. */
+  destroy(): void {
+    this.team?.destroy();
+  }
+
   // ---- the arena: float offsets into the memory, reset by every public call ----
 
   protected reset(): void {

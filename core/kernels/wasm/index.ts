@@ -15,11 +15,16 @@ export function wasmThreads(): number {
   return Number.isInteger(env) && env >= 1 ? env : Math.min(4, availableParallelism());
 }
 
-/** Fixes the engine's thread count (data-parallel training shares the cores out); before first use only. */
-export function setWasmThreads(n: number): void {
-  if (instance && instance.threads !== n)
-    throw new Error('setWasmThreads: the wasm engine is already running');
+/**
+ * Fixes the engine's thread count (data-parallel training shares the cores out between its threads);
+ * null goes back to the default. A running engine with another count is replaced between calls.
+ */
+export function setWasmThreads(n: number | null): void {
   threadsSet = n;
+  if (instance && instance.threads !== wasmThreads()) {
+    instance.destroy();
+    instance = null;
+  }
 }
 
 /** Whether this JavaScript engine runs WebAssembly SIMD (validated on the kernels' own module). */
