@@ -335,12 +335,13 @@ async function sample(argv: string[]) {
 // ---- judge ----
 
 async function judge(argv: string[]) {
-  const flags = parseFlags('stage:mnist -- judge', {}, argv, 'DIR');
+  const spec = { backend: backendFlag } as const;
+  const flags = parseFlags('stage:mnist -- judge', spec, argv, 'DIR');
   if (flags.positionals.length !== 1) {
     const got = flags.positionals.length;
     throw new UsageError(
       `judge needs one folder holding samples.safetensors, got ${got} argument${got === 1 ? '' : 's'}`,
-      usageLine('stage:mnist -- judge', {}, 'DIR'),
+      usageLine('stage:mnist -- judge', spec, 'DIR'),
     );
   }
   const dir = flags.positionals[0];
@@ -355,6 +356,7 @@ async function judge(argv: string[]) {
   ) {
     throw new Error(`${path}: needs a tensor 'samples' of shape [N, 1, 28, 28]`);
   }
+  await useBackend(flags.backend); // the judge's features of 2,000 real digits are most of the work
   const scores = judgeImages(samples.data as Float32Array, samples.shape[0]);
   mkdirSync(dir, { recursive: true });
   new OutputDir(dir).writeJson('scores.json', scores);
