@@ -7,7 +7,8 @@ import { netOf, objectiveOf } from '../core/diffusion/image-sampling.ts';
 import { UNet } from '../core/nn/unet.ts';
 import { DataParallel, shares } from '../core/parallel/data-parallel.ts';
 import { Rng } from '../core/random.ts';
-import { Tensor } from '../core/tensor.ts';
+import { slice } from '../core/ops/shape.ts';
+import type { Tensor } from '../core/tensor.ts';
 import { sliceDraw, type NoiseDraw } from '../core/diffusion/objectives.ts';
 
 test('shares split a batch into near-equal parts, never an empty one', () => {
@@ -31,10 +32,8 @@ function configs(): [string, Cfg][] {
 
 /** The loss and the gradient of each parameter on images from..to of the batch, on this thread. */
 function direct(model: UNet, cfg: Cfg, x0: Tensor, draw: NoiseDraw, from: number, to: number) {
-  const per = x0.size / x0.shape[0];
-  const part = new Tensor(x0.data.slice(from * per, to * per), [to - from, ...x0.shape.slice(1)]);
   model.zeroGrad();
-  const loss = objectiveOf(cfg).loss(netOf(model, cfg), part, sliceDraw(draw, from, to));
+  const loss = objectiveOf(cfg).loss(netOf(model, cfg), slice(x0, 0, from, to), sliceDraw(draw, from, to));
   loss.backward();
   return {
     loss: loss.item(),

@@ -9,6 +9,7 @@
 //         (x0 - c_skip x) / c_out.
 import { mseLoss } from '../ops/loss.ts';
 import { mul } from '../ops/elementwise.ts';
+import { slice } from '../ops/shape.ts';
 import { noGrad, Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import type { NoiseSchedule } from './schedule.ts';
@@ -49,12 +50,7 @@ export type NoiseDraw = { levels: number[]; noise: Tensor };
 
 /** Images from..to of a draw: the share of one data-parallel worker. */
 export function sliceDraw(draw: NoiseDraw, from: number, to: number): NoiseDraw {
-  const per = draw.noise.size / draw.noise.shape[0];
-  const noise = new Tensor(draw.noise.data.slice(from * per, to * per), [
-    to - from,
-    ...draw.noise.shape.slice(1),
-  ]);
-  return { levels: draw.levels.slice(from, to), noise };
+  return { levels: draw.levels.slice(from, to), noise: slice(draw.noise, 0, from, to) };
 }
 
 /** DDPM's draw: t ~ U{0..T-1} per image, then eps ~ N(0, I). */

@@ -13,10 +13,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { StageConfig } from '../config.ts';
-import { netOf, objectiveOf } from '../diffusion/image-sampling.ts';
-import { sliceDraw, type NoiseDraw } from '../diffusion/objectives.ts';
+import { netOf, objectiveOf, type ImageObjective } from '../diffusion/image-sampling.ts';
+import { sliceDraw, type ImageNet, type NoiseDraw } from '../diffusion/objectives.ts';
 import { useBackend } from '../kernels/select.ts';
 import { setWasmThreads } from '../kernels/wasm/index.ts';
+import { slice } from '../ops/shape.ts';
 import type { UNet } from '../nn/unet.ts';
 import { Tensor } from '../tensor.ts';
 import { copyOut, type GradRequest, type GradReply, type WorkerSetup } from './protocol.ts';
@@ -39,17 +40,21 @@ export class DataParallel {
   private readonly weights: Float32Array;
   private readonly grads: Float32Array[];
   private readonly pending: (Pending | null)[];
+  private readonly net: ImageNet;
+  private readonly objective: ImageObjective;
   private failure: Error | null = null;
 
   private constructor(
     private readonly model: UNet,
-    private readonly cfg: StageConfig,
+    cfg: StageConfig,
     private readonly workers: Worker[],
     shared: { weights: SharedArrayBuffer; grads: SharedArrayBuffer[] },
     /** What runs where, for the log. */
     readonly description: string,
   ) {
     this.params = model.parameters();
+    this.net = netOf(model, cfg);
+    this.objective = objectiveOf(cfg);
     this.weights = new Float32Array(shared.weights);
     this.grads = shared.grads.map((b) => new Float32Array(b));
     this.pending = workers.map(() => null);
@@ -118,7 +123,7 @@ export class DataParallel {
     });
     const own = sliceBatch(x0, draw, 0, sizes[0]);
     this.model.zeroGrad();
-    const loss = objectiveOf(this.cfg).loss(netOf(this.model, this.cfg), own.x0, own.draw);
+    const loss = this.objective.loss(this.net, own.x0, own.draw);
     const ownLoss = loss.item();
     loss.backward();
     const losses = [ownLoss, ...(await Promise.all(replies))];
@@ -175,9 +180,7 @@ export class DataParallel {
 }
 
 function sliceBatch(x0: Tensor, draw: NoiseDraw, from: number, to: number) {
-  const per = x0.size / x0.shape[0];
-  const part = new Tensor(x0.data.slice(from * per, to * per), [to - from, ...x0.shape.slice(1)]);
-  return { x0: part, draw: sliceDraw(draw, from, to) };
+  return { x0: slice(x0, 0, from, to), draw: sliceDraw(draw, from, to) };
 }
 
 /** The message a worker gets: plain arrays, moved rather than copied. */
