@@ -132,7 +132,6 @@ runMain(async () => {
         const p = await time(split, smoke ? 1 : 3, smoke ? 50 : 20000);
         parallel.close();
         setWasmThreads(null); // the kernel benches below get every core again
-        await useBackend(backend);
         emit({
           bench: `unet train step b${batch} ${threads} threads`,
           backend,
