@@ -297,6 +297,7 @@ async function sample(argv: string[]) {
       steps: { type: 'int', default: 50, min: 1, help: 'sampler steps (ddim, heun)' },
       sampler: { type: 'string', default: 'ddim', help: 'ddim | ddpm | heun' },
       seed: { type: 'int', default: 0, help: 'random seed' },
+      'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
       out: { type: 'string', default: 'out/mnist-samples', help: 'output folder' },
       quiet: { type: 'boolean', help: 'no progress bar' },
       backend: backendFlag,
@@ -318,6 +319,7 @@ async function sample(argv: string[]) {
     count: flags.n,
     seed: flags.seed,
     quiet: flags.quiet,
+    clipX0: flags['clip-x0'],
   });
   const rows = Math.max(1, Math.round(Math.sqrt(Math.min(flags.n, 100))));
   writeSamples(out, images, flags.n, cfg, rows);

@@ -18,7 +18,7 @@ import {
   type ImageNet,
   type NoiseDraw,
 } from './objectives.ts';
-import { ancestralSample, ddimSample, heunSample, sigmaOfAlphaBar } from './samplers.ts';
+import { ancestralSample, clipDenoiser, ddimSample, heunSample, sigmaOfAlphaBar } from './samplers.ts';
 
 export const IMAGE_SAMPLERS = ['ddim', 'ddpm', 'heun'] as const;
 export type ImageSampler = (typeof IMAGE_SAMPLERS)[number];
@@ -77,14 +77,23 @@ export function samplerSigmas(cfg: StageConfig, sampler: ImageSampler, steps: nu
 export function drawSamples(
   ema: UNet,
   cfg: StageConfig,
-  opts: { sampler: ImageSampler; steps: number; count: number; seed: number; quiet: boolean },
+  opts: {
+    sampler: ImageSampler;
+    steps: number;
+    count: number;
+    seed: number;
+    quiet: boolean;
+    /** Clamp each x0 prediction to the data's range [-1, 1] before the step (diffusers' `clip_sample`). */
+    clipX0?: boolean;
+  },
 ) {
   const d = cfg.diffusion_params;
   const net = netOf(ema, cfg);
-  const denoise =
+  const model =
     d.objective === 'edm'
       ? edmDenoiser(net, { sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std })
       : ddpmDenoiser(net, scheduleOf(cfg), d.prediction);
+  const denoise = opts.clipX0 ? clipDenoiser(model, -1, 1) : model;
   const sigmas = samplerSigmas(cfg, opts.sampler, opts.steps);
   const size = cfg.model_params.im_size;
   const channels = cfg.model_params.im_channels;

@@ -9,6 +9,20 @@ import type { Rng } from '../random.ts';
 export type Denoiser = (x: Tensor, sigma: number) => Tensor;
 export type StepHook = (i: number, x: Tensor, x0: Tensor) => void;
 
+/**
+ * D clamped to [lo, hi]: a clean sample cannot leave the data's range, so neither should its estimate.
+ * This is DDIM's `clip_sample` in diffusers; the sampler then steps towards the clamped x0.
+ */
+export function clipDenoiser(denoise: Denoiser, lo: number, hi: number): Denoiser {
+  return (x, sigma) => {
+    const x0 = denoise(x, sigma);
+    return new Tensor(
+      x0.data.map((v) => Math.min(hi, Math.max(lo, v))),
+      x0.shape,
+    );
+  };
+}
+
 /** sigma of the VE view of a DDPM step with signal level alphaBar. */
 export const sigmaOfAlphaBar = (alphaBar: number): number => Math.sqrt((1 - alphaBar) / alphaBar);
 
