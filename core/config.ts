@@ -29,6 +29,9 @@ export type TrainParams = {
   warmup_steps: number;
   num_steps: number;
   ema_decay: number;
+  /** 'inverse': decay min(ema_decay, (1 + step) / (10 + step)), for runs from random weights; 'none': ema_decay
+   * from the first step, for runs that start from trained weights (init_from). */
+  ema_warmup: 'inverse' | 'none';
   /** Seconds of training between periodic checkpoints. */
   ckpt_every_seconds: number;
   ckpt_name: string;
@@ -71,6 +74,7 @@ const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = 
   warmup_steps: { kind: 'int', min: 0, default: 0 },
   num_steps: { kind: 'int', min: 1 },
   ema_decay: { kind: 'number', min: 0, max: 0.999999, default: 0.999 },
+  ema_warmup: { kind: 'string', choices: ['inverse', 'none'], default: 'inverse' },
   ckpt_every_seconds: { kind: 'number', min: 1, default: 300 },
   ckpt_name: { kind: 'string', default: 'checkpoint.safetensors' },
   init_from: { kind: 'string', default: '' },

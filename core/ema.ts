@@ -1,6 +1,8 @@
 // An exponential moving average of a model's weights (Polyak averaging, as DDPM samples with): after
-// every optimiser step, ema = decay ema + (1 - decay) w. The first steps use a smaller decay,
-// (1 + step) / (10 + step), so the average is not dominated by the random initial weights.
+// every optimiser step, ema = decay ema + (1 - decay) w. With `warmup` (as diffusers does) the first
+// steps use a smaller decay, (1 + step) / (10 + step), so the average is not dominated by the random
+// initial weights. That warm-up only reaches 0.9995 at step 17,990, so a run that starts from trained
+// weights (init_from) should switch it off, or its ema_decay never takes effect.
 import type { Module } from './nn/module.ts';
 
 export class Ema {
@@ -8,6 +10,7 @@ export class Ema {
     readonly model: Module,
     readonly shadow: Module,
     readonly decay: number,
+    readonly warmup = true,
   ) {
     if (!(decay >= 0 && decay < 1)) throw new Error(`Ema: decay must be in [0, 1), got ${decay}`);
     const [a, b] = [model.stateDict(), shadow.stateDict()];
@@ -19,7 +22,7 @@ export class Ema {
   }
 
   update(step: number): void {
-    const d = Math.min(this.decay, (1 + step) / (10 + step));
+    const d = this.warmup ? Math.min(this.decay, (1 + step) / (10 + step)) : this.decay;
     const shadow = this.shadow.stateDict();
     for (const [key, p] of this.model.stateDict()) {
       const q = (shadow.get(key) as typeof p).data;

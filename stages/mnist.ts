@@ -130,7 +130,7 @@ async function train(argv: string[]) {
   // Model, its EMA, the optimiser; resumed from the checkpoint when there is one.
   const unet = new UNet(cfg.model_params, new Rng(flags.seed));
   const emaNet = new UNet(cfg.model_params, new Rng(flags.seed));
-  const ema = new Ema(unet, emaNet, tp.ema_decay);
+  const ema = new Ema(unet, emaNet, tp.ema_decay, tp.ema_warmup === 'inverse');
   const optimizer = new Adam(unet.parameters(), { lr: tp.lr });
   let state = { step: 0, images: 0, seconds: 0 };
   if (existsSync(ckptPath) && !flags.fresh) {
@@ -165,6 +165,12 @@ async function train(argv: string[]) {
     console.log(
       `starting from ${tp.init_from}'s EMA weights: ${state.images} images, ${(state.seconds / 60).toFixed(1)} min trained before`,
     );
+    // The warm-up decay (1 + step) / (10 + step) reaches ema_decay d only at step (10 d - 1) / (1 - d).
+    const reached = Math.ceil((10 * tp.ema_decay - 1) / (1 - tp.ema_decay) - 1e-6); // 0.999 gives 8990.000...1
+    if (tp.ema_warmup === 'inverse' && reached > tp.num_steps)
+      console.log(
+        `note: with ema_warmup 'inverse' the EMA decay reaches ${tp.ema_decay} only at step ${reached} of ${tp.num_steps}; "ema_warmup": "none" averages with it from the start`,
+      );
   }
   console.log(
     `UNet: ${unet.numParameters().toLocaleString('en')} parameters; ${cfg.diffusion_params.objective} objective; batch ${tp.batch_size}`,

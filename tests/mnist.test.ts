@@ -124,6 +124,7 @@ test('init_from continues a finished run: its EMA weights, its images and minute
   });
   assert.is(b.status, 0, b.stderr);
   assert.match(b.stdout, /starting from .*ema\.safetensors's EMA weights: 48 images/);
+  assert.match(b.stdout, /the EMA decay reaches 0\.999 only at step 8990 of 3;/); // the warm-up restarts
   const images = readFileSync(join(dir, 'b', 'train-log.csv'), 'utf8')
     .trim()
     .split('\n')

@@ -1,7 +1,8 @@
 // Optimiser updates against values worked out by hand from PyTorch's update rules.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Adam, AdamW, SGD, parameter, tensor, type Tensor } from '../core/index.ts';
+import { Adam, AdamW, Linear, Rng, SGD, parameter, tensor, type Tensor } from '../core/index.ts';
+import { Ema } from '../core/ema.ts';
 
 function withGrad(values: number[], grad: number[]): Tensor {
   const p = parameter(tensor(values, undefined, { dtype: 'float64' }));
@@ -83,3 +84,38 @@ test('parameters without a gradient are left alone', () => {
 });
 
 test.run();
+
+// One weight followed through three EMA updates: the shadow starts as a copy of the model, then each
+// update mixes in the model's current weight with the decay the warm-up allows at that step.
+function emaTrace(warmup: boolean): number[] {
+  const [model, shadow] = [
+    new Linear(1, 1, new Rng(0), { bias: false }),
+    new Linear(1, 1, new Rng(1), { bias: false }),
+  ];
+  const ema = new Ema(model, shadow, 0.9, warmup);
+  const out = [shadow.weight.data[0]];
+  for (const [step, w] of [
+    [0, 1],
+    [1, 2],
+    [2, 3],
+  ]) {
+    model.weight.data[0] = w;
+    ema.update(step);
+    out.push(shadow.weight.data[0]);
+  }
+  return out;
+}
+
+test('EMA with warm-up: decay min(0.9, (1 + step) / (10 + step)) = 0.1, 2/11, 0.25', () => {
+  const [w0, ...got] = emaTrace(true);
+  let e = w0;
+  const want = [0.1, 2 / 11, 0.25].map((d, i) => (e = d * e + (1 - d) * (i + 1)));
+  close(got, want);
+});
+
+test('EMA without warm-up uses the configured decay from the first step', () => {
+  const [w0, ...got] = emaTrace(false);
+  let e = w0;
+  const want = [1, 2, 3].map((w) => (e = 0.9 * e + 0.1 * w));
+  close(got, want);
+});
