@@ -21,6 +21,11 @@ export class Ema {
     }
   }
 
+  /** The first step at which the warm-up decay (1 + step) / (10 + step) reaches `decay`: (10 d - 1) / (1 - d). */
+  static warmupSteps(decay: number): number {
+    return Math.ceil((10 * decay - 1) / (1 - decay) - 1e-6); // 1e-6: 0.999 gives 8990.000...1
+  }
+
   update(step: number): void {
     const d = this.warmup ? Math.min(this.decay, (1 + step) / (10 + step)) : this.decay;
     const shadow = this.shadow.stateDict();

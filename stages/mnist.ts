@@ -165,8 +165,7 @@ async function train(argv: string[]) {
     console.log(
       `starting from ${tp.init_from}'s EMA weights: ${state.images} images, ${(state.seconds / 60).toFixed(1)} min trained before`,
     );
-    // The warm-up decay (1 + step) / (10 + step) reaches ema_decay d only at step (10 d - 1) / (1 - d).
-    const reached = Math.ceil((10 * tp.ema_decay - 1) / (1 - tp.ema_decay) - 1e-6); // 0.999 gives 8990.000...1
+    const reached = Ema.warmupSteps(tp.ema_decay);
     if (tp.ema_warmup === 'inverse' && reached > tp.num_steps)
       console.log(
         `note: with ema_warmup 'inverse' the EMA decay reaches ${tp.ema_decay} only at step ${reached} of ${tp.num_steps}; "ema_warmup": "none" averages with it from the start`,

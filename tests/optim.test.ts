@@ -110,4 +110,12 @@ test('EMA without warm-up uses the configured decay from the first step', () => 
   checkEmaTrace(false, [0.9, 0.9, 0.9]);
 });
 
+test('Ema.warmupSteps is the first step whose warm-up decay reaches the configured one', () => {
+  for (const d of [0.9, 0.999, 0.9995]) {
+    const n = Ema.warmupSteps(d);
+    assert.ok((1 + n) / (10 + n) >= d - 1e-15 && (1 + n - 1) / (10 + n - 1) < d, `${d}: ${n}`);
+  }
+  assert.is(Ema.warmupSteps(0.9995), 17990);
+});
+
 test.run();
