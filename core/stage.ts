@@ -3,7 +3,24 @@
 import { parseFlags, type FlagSpec, type Flags } from './cli.ts';
 import { OutputDir } from './output.ts';
 import { Rng } from './random.ts';
-import { defaultBackend, useBackend, BACKENDS } from './kernels/select.ts';
+import { backendChoices, useBackend } from './kernels/select.ts';
+// the programs' backends register themselves on import; ts is always there
+import './kernels/wasm/index.ts';
+import '../gpu/index.ts';
+
+/** The backend a program uses unless --backend says otherwise: DIFFUSION_BACKEND, else auto. */
+export function defaultBackend(): string {
+  return process.env.DIFFUSION_BACKEND ?? 'auto';
+}
+
+/** The --backend flag every program takes. */
+export const BACKEND_FLAG = {
+  backend: {
+    type: 'string',
+    default: defaultBackend(),
+    help: `kernels: ${backendChoices().join('|')} (or DIFFUSION_BACKEND)`,
+  },
+} as const satisfies Record<string, FlagSpec>;
 
 export async function stageSetup<T extends Record<string, FlagSpec>>(
   command: string,
@@ -15,11 +32,7 @@ export async function stageSetup<T extends Record<string, FlagSpec>>(
     steps: { type: 'int', default: defaults.steps, min: 1, help: 'training steps' },
     out: { type: 'string', default: defaults.out, help: 'folder for samples, summary and charts' },
     quiet: { type: 'boolean', help: 'no progress bar or animation (for tests and CI)' },
-    backend: {
-      type: 'string',
-      default: defaultBackend(),
-      help: `kernels: ${BACKENDS.join('|')} (or DIFFUSION_BACKEND)`,
-    },
+    ...BACKEND_FLAG,
     ...extra,
   } as const);
   const log = process.env.DIFFUSION_AUTO_LOG ? (line: string) => console.error(line) : undefined;

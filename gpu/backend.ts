@@ -5,7 +5,7 @@
 // machine their threads did not repay the extra copies (see README, "Backends"), and WebGPU has no
 // synchronous readback at all.
 import { GPU } from 'gpu.js';
-import { registerBackend, type KernelSet } from '../core/kernels/registry.ts';
+import { registerBackend } from '../core/kernels/registry.ts';
 import { adamTs, gemmTs } from '../core/kernels/ts.ts';
 import { col2imTs, im2colTs } from '../core/kernels/ts-conv.ts';
 import {
@@ -15,6 +15,7 @@ import {
   softmaxForwardTs,
 } from '../core/kernels/ts-norm.ts';
 import { GpuKernels } from './kernels.ts';
+import './index.ts'; // the backend's description, for programs that import this file directly
 import { TooLargeError, type MaybePromise } from './launch.ts';
 
 export const SYNC_GPU_MODES = ['gpu', 'cpu', 'webasm', 'webgl2', 'webgl', 'headlessgl'] as const;
@@ -53,7 +54,7 @@ function gpuOrTs<A>(gpu: (k: GpuKernels, args: A) => MaybePromise<void>, ts: (ar
 }
 
 // the kernels gpu/kernels.ts implements (the rest fall back to ts)
-const impls: Partial<KernelSet> = {
+registerBackend('gpu', {
   gemm: gpuOrTs((k, a) => k.gemm(a), gemmTs),
   im2col: gpuOrTs((k, a) => k.im2col(a), im2colTs),
   col2im: gpuOrTs((k, a) => k.col2im(a), col2imTs),
@@ -62,5 +63,11 @@ const impls: Partial<KernelSet> = {
   softmaxForward: gpuOrTs((k, a) => k.softmaxForward(a), softmaxForwardTs),
   softmaxBackward: gpuOrTs((k, a) => k.softmaxBackward(a), softmaxBackwardTs),
   adamUpdate: gpuOrTs((k, a) => k.adam(a), adamTs),
-};
-registerBackend('gpu', impls);
+});
+
+/** Runs one tiny kernel to learn which gpu.js mode really runs, and says so: 'gpu (gpu.js webasm)'. */
+export function describeGpu(): string {
+  const k = gpuKernels();
+  k.gemm({ a: new Float32Array(1), b: new Float32Array(1), c: new Float32Array(1), m: 1, n: 1, k: 1, transA: false, transB: false, accumulate: false }); // prettier-ignore
+  return `gpu (gpu.js ${[...k.ran].join('+') || k.mode})`;
+}

@@ -9,8 +9,8 @@
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
 import { readConfig } from '../core/config.ts';
 import { parseFlags, runMain } from '../core/cli.ts';
-import { useBackend, BACKENDS } from '../core/kernels/select.ts';
-import { setWasmThreads } from '../core/kernels/wasm/index.ts';
+import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
+import '../core/stage.ts'; // registers the backends
 import { objectiveOf } from '../core/diffusion/image-sampling.ts';
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
 import { GPU } from 'gpu.js';
@@ -85,7 +85,7 @@ runMain(async () => {
       await kernels.destroy();
       continue;
     }
-    if (!(BACKENDS as readonly string[]).includes(backend)) throw new Error(`unknown backend '${backend}'`);
+    if (!backendChoices().includes(backend)) throw new Error(`unknown backend '${backend}'`);
     const described = await useBackend(backend);
     if (!flags.json) console.error(described);
 
@@ -131,7 +131,7 @@ runMain(async () => {
         };
         const p = await time(split, smoke ? 1 : 3, smoke ? 50 : 20000);
         parallel.close();
-        setWasmThreads(null); // the kernel benches below get every core again
+        setKernelThreads(null); // the kernel benches below get every core again
         emit({
           bench: `unet train step b${batch} ${threads} threads`,
           backend,

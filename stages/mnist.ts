@@ -22,18 +22,14 @@ import { Ema } from '../core/ema.ts';
 import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
 import { readCheckpoint, restoreCheckpoint, saveCheckpoint } from '../core/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../core/io/safetensors.ts';
-import { defaultBackend, useBackend, BACKENDS } from '../core/kernels/select.ts';
+import { useBackend } from '../core/kernels/select.ts';
+import { BACKEND_FLAG } from '../core/stage.ts';
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
 import { OutputDir } from '../core/output.ts';
 import { Progress } from '../core/progress.ts';
 import { imageGrid } from '../plots/index.ts';
 
 const JUDGE = 'stages/mnist/judge.safetensors';
-const backendFlag = {
-  type: 'string',
-  default: defaultBackend(),
-  help: `kernels: ${BACKENDS.join('|')}`,
-} as const;
 
 /** The first rows x rows images of a batch as a labelled grid PNG in `out`. */
 function saveGrid(
@@ -108,7 +104,7 @@ async function train(argv: string[]) {
       },
       'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
       quiet: { type: 'boolean', help: 'no progress bar' },
-      backend: backendFlag,
+      ...BACKEND_FLAG,
       threads: {
         type: 'int',
         default: 0,
@@ -305,7 +301,7 @@ async function sample(argv: string[]) {
       'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
       out: { type: 'string', default: 'out/mnist-samples', help: 'output folder' },
       quiet: { type: 'boolean', help: 'no progress bar' },
-      backend: backendFlag,
+      ...BACKEND_FLAG,
     },
     argv,
   );
@@ -342,7 +338,7 @@ async function sample(argv: string[]) {
 // ---- judge ----
 
 async function judge(argv: string[]) {
-  const spec = { backend: backendFlag } as const;
+  const spec = { ...BACKEND_FLAG } as const;
   const flags = parseFlags('stage:mnist -- judge', spec, argv, 'DIR');
   if (flags.positionals.length !== 1) {
     const got = flags.positionals.length;

@@ -6,7 +6,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Adam, mseLoss, Rng, UNet, type UNetConfig } from '../core/index.ts';
-import { getBackend, listBackends, setBackend } from '../core/kernels/registry.ts';
+import { backendKernels, getBackend, listBackends, setBackend } from '../core/kernels/registry.ts';
+import { backendChoices, useBackend } from '../core/kernels/select.ts';
+import { KERNEL_NAMES } from '../core/kernels/table.ts';
 import '../core/kernels/wasm/index.ts';
 import { gpuKernels } from '../gpu/backend.ts';
 
@@ -76,6 +78,23 @@ test("a small UNet's loss over 5 Adam steps is the same on the ts, wasm and gpu 
     ]) {
       assert.ok(ran.has(key), `the gpu backend never ran its ${key} kernel`);
     }
+  } finally {
+    setBackend(before);
+  }
+});
+
+test("'auto' dispatches every kernel of the table, over every backend the program registered", async () => {
+  const before = getBackend();
+  try {
+    assert.equal(backendChoices(), ['auto', 'wasm', 'ts', 'gpu']);
+    const described = await useBackend('auto');
+    assert.match(described, /among wasm \(\d threads?\), ts \(plain TypeScript\), gpu \(gpu\.js \w+\)$/);
+    assert.equal(Object.keys(backendKernels('auto')).sort(), [...KERNEL_NAMES].sort());
+    const refused = await useBackend('cuda').then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    assert.match(refused, /^unknown backend 'cuda' \(choose one of auto, wasm, ts, gpu\)$/);
   } finally {
     setBackend(before);
   }

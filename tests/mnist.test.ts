@@ -14,6 +14,7 @@ import { Rng } from '../core/random.ts';
 import { readConfig } from '../core/config.ts';
 import { UNet } from '../core/nn/unet.ts';
 import { useBackend } from '../core/kernels/select.ts';
+import '../core/kernels/wasm/index.ts';
 import { runStage } from './run.ts';
 
 const TINY = 'stages/mnist/tiny.json';

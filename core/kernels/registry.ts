@@ -174,11 +174,41 @@ export interface KernelSet {
 
 export type KernelName = keyof KernelSet;
 
+/**
+ * What a backend says about itself when it registers (core/kernels/select.ts reads it; the core never
+ * imports a backend): whether it can run here, how to make it ready, and how it shares the cores.
+ */
+export interface BackendInfo {
+  /** Where 'auto' ranks it when two backends time alike: lower first. */
+  rank: number;
+  /** Why this JavaScript engine cannot run it; absent when it can. */
+  unavailable?: string;
+  /** Makes it ready (loads a library, learns its mode) and says what will run, e.g. 'wasm (2 threads)'. */
+  activate: () => string | Promise<string>;
+  /** The module that registers it: a worker thread (core/parallel/) imports it to register it there too. */
+  module?: string;
+  /** Fixes its kernel threads (data-parallel training shares the cores out); null: its default. */
+  setThreads?: (n: number | null) => void;
+  /** One device shared by every thread (a GPU): data-parallel training then runs one thread. */
+  shared?: boolean;
+}
+
 const backends = new Map<string, Partial<KernelSet>>();
+const infos = new Map<string, BackendInfo>();
 let active = 'ts';
 
-export function registerBackend(name: string, impls: Partial<KernelSet>): void {
+/**
+ * Adds kernels to backend `name` (a backend may register them in several files, or load them later);
+ * `info` describes the backend, once.
+ */
+export function registerBackend(name: string, impls: Partial<KernelSet>, info?: BackendInfo): void {
   backends.set(name, { ...backends.get(name), ...impls });
+  if (info) infos.set(name, info);
+}
+
+/** The description a backend registered, or undefined for one that gave none (such as 'auto'). */
+export function backendInfo(name: string): BackendInfo | undefined {
+  return infos.get(name);
 }
 
 export function setBackend(name: string): void {

@@ -105,9 +105,9 @@ export function siluBackwardTs({ x, g, gx }: SiluBackwardArgs): void {
   }
 }
 
-registerBackend('ts', {
-  gemm: gemmTs,
-  adamUpdate: adamTs,
-  siluForward: siluForwardTs,
-  siluBackward: siluBackwardTs,
-});
+// the reference backend, always registered (the ops import it); ts-conv.ts and ts-norm.ts add the rest
+registerBackend(
+  'ts',
+  { gemm: gemmTs, adamUpdate: adamTs, siluForward: siluForwardTs, siluBackward: siluBackwardTs },
+  { rank: 1, activate: () => 'ts (plain TypeScript)' },
+);

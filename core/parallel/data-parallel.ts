@@ -15,16 +15,15 @@ import { Worker } from 'node:worker_threads';
 import type { StageConfig } from '../config.ts';
 import { netOf, objectiveOf, type ImageObjective } from '../diffusion/image-sampling.ts';
 import { sliceDraw, type ImageNet, type NoiseDraw } from '../diffusion/objectives.ts';
-import { useBackend } from '../kernels/select.ts';
-import { setWasmThreads } from '../kernels/wasm/index.ts';
+import { backendModules, setKernelThreads, sharedDevice, useBackend } from '../kernels/select.ts';
 import { slice } from '../ops/shape.ts';
 import type { UNet } from '../nn/unet.ts';
 import { Tensor } from '../tensor.ts';
 import { copyOut, type GradRequest, type GradReply, type WorkerSetup } from './protocol.ts';
 
-/** The default: one thread per core (at most 4), or 1 on the gpu backend, whose device is shared. */
+/** The default: one thread per core (at most 4), or 1 on a backend whose device is shared (gpu). */
 export function defaultThreads(backend: string): number {
-  return backend === 'gpu' ? 1 : Math.min(4, availableParallelism());
+  return sharedDevice(backend) ? 1 : Math.min(4, availableParallelism());
 }
 
 /** Sizes of the shares of a batch of n images between `parts` threads, the larger ones first. */
@@ -76,7 +75,7 @@ export class DataParallel {
   ): Promise<DataParallel> {
     const threads = Math.max(1, Math.min(opts.threads, cfg.train_params.batch_size));
     const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
-    if (threads > 1 && !process.env.DIFFUSION_THREADS) setWasmThreads(kernelThreads);
+    if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
     const backend = await useBackend(opts.backend);
     const size = model.numParameters();
     const shared = {
@@ -87,6 +86,7 @@ export class DataParallel {
       const setup: WorkerSetup = {
         cfg,
         backend: opts.backend,
+        backendModules: backendModules(),
         weights: shared.weights,
         grads,
         kernelThreads,

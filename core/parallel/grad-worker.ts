@@ -6,8 +6,7 @@ import { Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
 import { netOf, objectiveOf } from '../diffusion/image-sampling.ts';
-import { useBackend } from '../kernels/select.ts';
-import { setWasmThreads } from '../kernels/wasm/index.ts';
+import { setKernelThreads, useBackend } from '../kernels/select.ts';
 import { copyIn, copyOut, type GradReply, type GradRequest, type WorkerSetup } from './protocol.ts';
 
 const port = parentPort;
@@ -16,7 +15,9 @@ const setup = workerData as WorkerSetup;
 const reply = (m: GradReply) => port.postMessage(m);
 
 try {
-  if (!process.env.DIFFUSION_THREADS) setWasmThreads(setup.kernelThreads);
+  // the backends the main thread's program registered (the core imports none itself)
+  for (const url of setup.backendModules) await import(url);
+  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
   const backend = await useBackend(setup.backend);
   // initial values do not matter: every step starts by copying the weights in
   const model = new UNet(setup.cfg.model_params, new Rng(0));

@@ -6,6 +6,8 @@ import type { Tensor } from '../tensor.ts';
 export type WorkerSetup = {
   cfg: StageConfig;
   backend: string;
+  /** The modules that register the backends (core/kernels/select.ts backendModules). */
+  backendModules: string[];
   weights: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   kernelThreads: number;

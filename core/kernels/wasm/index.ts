@@ -1,5 +1,6 @@
 // The 'wasm' backend: hand-assembled WebAssembly SIMD kernels, multi-threaded across the machine's
-// cores. Registered only where the engine validates SIMD; created lazily on the first call.
+// cores. A program registers it by importing this file; where the engine does not validate SIMD it
+// registers as unavailable, saying why. The engine is created lazily on the first call.
 import { availableParallelism } from 'node:os';
 import type { Storage } from '../../tensor.ts';
 import { registerBackend } from '../registry.ts';
@@ -49,17 +50,27 @@ function engine(...arrays: Storage[]): WasmEngine {
   return instance;
 }
 
-if (wasmAvailable) {
-  registerBackend('wasm', {
-    gemm: (a) => engine(a.a, a.b, a.c).gemm(a),
-    conv2dForward: (a) => engine(a.x, a.w, a.out).conv2dForward(a),
-    conv2dBackwardFilter: (a) => engine(a.x, a.gy, a.gw).conv2dBackwardFilter(a),
-    conv2dBackwardInput: (a) => engine(a.w, a.gy, a.gx).conv2dBackwardInput(a),
-    softmaxForward: (a) => engine(a.x, a.out).softmaxForward(a),
-    softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
-    siluForward: (a) => engine(a.x, a.out).siluForward(a),
-    siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
-    groupNormForward: (a) => engine(a.x, a.out, a.mean, a.rstd).groupNormForward(a),
-    groupNormBackward: (a) => engine(a.x, a.gy, a.mean, a.rstd).groupNormBackward(a),
-  });
-}
+registerBackend(
+  'wasm',
+  wasmAvailable
+    ? {
+        gemm: (a) => engine(a.a, a.b, a.c).gemm(a),
+        conv2dForward: (a) => engine(a.x, a.w, a.out).conv2dForward(a),
+        conv2dBackwardFilter: (a) => engine(a.x, a.gy, a.gw).conv2dBackwardFilter(a),
+        conv2dBackwardInput: (a) => engine(a.w, a.gy, a.gx).conv2dBackwardInput(a),
+        softmaxForward: (a) => engine(a.x, a.out).softmaxForward(a),
+        softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
+        siluForward: (a) => engine(a.x, a.out).siluForward(a),
+        siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
+        groupNormForward: (a) => engine(a.x, a.out, a.mean, a.rstd).groupNormForward(a),
+        groupNormBackward: (a) => engine(a.x, a.gy, a.mean, a.rstd).groupNormBackward(a),
+      }
+    : {},
+  {
+    rank: 0,
+    unavailable: wasmAvailable ? undefined : 'this JavaScript engine has no WebAssembly SIMD',
+    activate: () => `wasm (${wasmThreads()} thread${wasmThreads() > 1 ? 's' : ''})`,
+    module: import.meta.url,
+    setThreads: setWasmThreads,
+  },
+);
