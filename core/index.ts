@@ -27,3 +27,6 @@ export * from './diffusion/ddpm.ts';
 export * from './diffusion/schedule.ts';
 export * from './diffusion/targets.ts';
 export * from './diffusion/nets.ts';
+export * from './diffusion/schedulers.ts';
+export * from './diffusion/objectives.ts';
+export * from './diffusion/image.ts';

@@ -30,6 +30,20 @@ export function gaussianMixturePdf(x: number, mixture: Mixture1d): number {
  * The error function, by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7): enough for
  * CDFs and distances between distributions, which is all it is used for here.
  */
+/**
+ * The density of a 1-D mixture drawn as a curve over +-4 std of its components: `points` evenly spaced
+ * x, their densities, and the range they span (for a histogram under the curve).
+ */
+export function densityCurve(
+  mixture: Mixture1d,
+  points = 300,
+): { x: number[]; y: number[]; range: [number, number] } {
+  const lo = Math.min(...mixture.map((c) => c.mean - 4 * c.std));
+  const hi = Math.max(...mixture.map((c) => c.mean + 4 * c.std));
+  const x = Array.from({ length: points }, (_, k) => lo + ((hi - lo) * k) / (points - 1));
+  return { x, y: x.map((v) => gaussianMixturePdf(v, mixture)), range: [lo, hi] };
+}
+
 export function erf(x: number): number {
   const sign = x < 0 ? -1 : 1;
   const a = Math.abs(x);

@@ -7,11 +7,10 @@
 //                                   one thread and split between one thread per core (core/parallel/)
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
-import { readConfig } from '../core/config.ts';
-import { parseFlags, runMain } from '../core/cli.ts';
+import { objectiveOf, readConfig } from '../stages/lib/config.ts';
+import { parseFlags, runMain } from '../stages/lib/cli.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
-import '../core/stage.ts'; // registers the backends
-import { objectiveOf } from '../core/diffusion/image-sampling.ts';
+import '../stages/lib/stage.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
 import { GPU } from 'gpu.js';
 import { GpuKernels } from './kernels.ts';
@@ -123,8 +122,9 @@ runMain(async () => {
       // the same step with the batch split between threads, as stage:mnist trains by default
       const threads = defaultThreads(backend);
       if (threads > 1) {
-        const parallel = await DataParallel.start(net, cfg, { threads, backend });
-        const draw = objectiveOf(cfg).draw(x, rng);
+        const objective = objectiveOf(cfg);
+        const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
+        const draw = objective.draw(x, rng);
         const split = async () => {
           await parallel.lossAndGrad(x, draw);
           opt.step();

@@ -1,6 +1,5 @@
 // Small multiples of 2-D scatter plots, one per noise level or timestep: the point cloud at each stage
-// of sampling, optionally with the circle of radius 2 std around each component of the exact density.
-import type { GaussianMixture } from '../core/diffusion/mixture.ts';
+// of sampling, optionally with circles (e.g. 2 std around each component of the exact density).
 import type { Canvas } from './canvas.ts';
 import { scatterChart, type ScatterSeries } from './charts.ts';
 import { panelGrid } from './grids.ts';
@@ -9,8 +8,8 @@ export interface ScatterPanel {
   title: string;
   x: ArrayLike<number>;
   y: ArrayLike<number>;
-  /** The exact 2-D density the points should follow here: drawn as dotted 2-std circles. */
-  exact?: GaussianMixture;
+  /** Where the points should lie: circles of radius r around (x, y), drawn dotted. */
+  rings?: { x: number; y: number; r: number }[];
   /** Square plotting range on both axes (default: the figure's `range`). */
   range?: [number, number];
 }
@@ -29,8 +28,8 @@ export function scatterLevels(
   const size = opts.size ?? 380;
   const charts = panels.map((p) => {
     const series: ScatterSeries[] = [{ name: 'samples', x: p.x, y: p.y, radius: 1.5, alpha: 0.45 }];
-    if (p.exact) {
-      const rings = p.exact.map((c) => circle(c.mean[0], c.mean[1], 2 * c.std));
+    if (p.rings) {
+      const rings = p.rings.map((c) => circle(c.x, c.y, c.r));
       series.push({
         name: 'exact: 2 std',
         x: rings.flatMap((r) => r.x),

@@ -1,6 +1,5 @@
 // The charts of stage:schedules: several noise schedules side by side, and the three prediction targets
 // seen through their loss weights and their best possible losses.
-import type { Prediction } from '../core/diffusion/targets.ts';
 import type { Canvas } from './canvas.ts';
 import { lineChart, type LineSeries } from './charts.ts';
 import { panelGrid } from './grids.ts';
@@ -52,8 +51,8 @@ export function scheduleCurves(curves: ScheduleCurve[], title: string): Canvas {
   return panelGrid([signal, noise, snr], { cols: 3, title, fontScale: 2 });
 }
 
-/** One colour per target, the same in every chart. */
-export const TARGET_COLORS: Record<Prediction, [number, number, number]> = {
+/** One colour per prediction target (eps, x0, v), the same in every chart. */
+export const TARGET_COLORS: Record<string, [number, number, number]> = {
   eps: [31, 119, 180],
   x0: [214, 39, 40],
   v: [44, 160, 44],
@@ -65,14 +64,14 @@ export const TARGET_COLORS: Record<Prediction, [number, number, number]> = {
  */
 export function targetCharts(
   ts: number[],
-  weights: Record<Prediction, number[]>,
-  bestLoss: Record<Prediction, number[]>,
-  names: { weights: Record<Prediction, string>; bestLoss: string },
+  weights: Record<string, number[]>,
+  bestLoss: Record<string, number[]>,
+  names: { weights: Record<string, string>; bestLoss: string },
   title: string,
 ): Canvas {
   const x = ts.map((t) => t + 1);
-  const series = (values: Record<Prediction, number[]>, label: (p: Prediction) => string): LineSeries[] =>
-    (['eps', 'x0', 'v'] as const).map((p) => ({ name: label(p), x, y: values[p], color: TARGET_COLORS[p] }));
+  const series = (values: Record<string, number[]>, label: (p: string) => string): LineSeries[] =>
+    Object.keys(values).map((p) => ({ name: label(p), x, y: values[p], color: TARGET_COLORS[p] }));
   const common = { xLabel: 'timestep t + 1 (log scale)', logX: true, logY: true, width: 700, height: 500 };
   const left = lineChart({
     ...common,

@@ -1,6 +1,5 @@
 // The charts the toy stages share: a loss curve, and one histogram per noise level against the exact
 // density the samples should follow at that level.
-import { gaussianMixturePdf, type Mixture1d } from '../core/stats.ts';
 import type { Canvas } from './canvas.ts';
 import { lineChart } from './charts.ts';
 import { panelGrid } from './grids.ts';
@@ -23,32 +22,28 @@ export function lossChart(losses: number[], title = 'Training loss'): Canvas {
   });
 }
 
-/**
- * Small multiples: panel i is the histogram of `history[i]` over +-4 std of `exact[i]`, the mixture the
- * samples should follow there, drawn as a curve over the bars.
- */
-export function levelHistograms(
-  history: ArrayLike<number>[],
-  exact: Mixture1d[],
-  titles: string[],
-  title: string,
-): Canvas {
-  const panels = history.map((samples, i) => {
-    const lo = Math.min(...exact[i].map((c) => c.mean - 4 * c.std));
-    const hi = Math.max(...exact[i].map((c) => c.mean + 4 * c.std));
-    const xs = Array.from({ length: 300 }, (_, k) => lo + ((hi - lo) * k) / 299);
-    const curve = { name: 'exact density', x: xs, y: xs.map((v) => gaussianMixturePdf(v, exact[i])) };
-    return histogramChart({
-      title: titles[i],
+/** One panel of levelHistograms: samples, and the density they should follow as a curve over `range`. */
+export type LevelPanel = {
+  title: string;
+  samples: ArrayLike<number>;
+  density: { x: ArrayLike<number>; y: ArrayLike<number> };
+  range: [number, number];
+};
+
+/** Small multiples: each panel's histogram over its range, with the exact density drawn over the bars. */
+export function levelHistograms(panels: LevelPanel[], title: string): Canvas {
+  const charts = panels.map((p, i) =>
+    histogramChart({
+      title: p.title,
       xLabel: 'x',
-      samples,
-      range: [lo, hi],
+      samples: p.samples,
+      range: p.range,
       bins: 40,
-      curves: [curve],
+      curves: [{ name: 'exact density', ...p.density }],
       legend: i === 0,
       width: 380,
       height: 270,
-    });
-  });
-  return panelGrid(panels, { cols: 4, title });
+    }),
+  );
+  return panelGrid(charts, { cols: 4, title });
 }

@@ -16,12 +16,13 @@ import {
 } from '../core/index.ts';
 import { mlp, Module, mseLoss, mul, noGrad, sqrt, square, sub } from '../core/index.ts';
 import type { Rng, Sequential, Tensor } from '../core/index.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
 import { levelHistograms, lossChart } from '../plots/index.ts';
 import { animateHistograms } from '../plots/terminal.ts';
+import { histogramPanels } from './lib/toy-plots.ts';
 
 // D(x, sigma) = sigma * F(c_in x, c_in, ln(sigma) / 4), with EDM's scalings (Karras et al. 2022, Table 1):
 // c_in = 1 / sqrt(sigma^2 + sigma_data^2) puts x at unit scale at every level, the output is the noise
@@ -106,7 +107,9 @@ runMain(async () => {
     i === 0 ? 'start: N(0, 1) noise' : `step ${i}: sigma ${s.toPrecision(2)}`,
   );
   const levelsTitle = 'Samples after each denoising step vs the exact noised density';
-  levelHistograms(history, exact, titles, levelsTitle).save(files.record(files.path('levels.png')));
+  levelHistograms(histogramPanels(history, exact, titles), levelsTitle).save(
+    files.record(files.path('levels.png')),
+  );
 
   console.log(
     `samples: mean ${mean.toFixed(4)} std ${std.toFixed(4)} | goal: mean 1.0000 std 0.0100 | ${seconds.toFixed(1)}s`,

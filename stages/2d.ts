@@ -19,13 +19,14 @@ import {
 import type { Tensor } from '../core/index.ts';
 import { EdmDenoiser } from '../core/diffusion/nets.ts';
 import { gaussian, noisedMixture, sampleMixture } from '../core/diffusion/mixture.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { axisStats } from '../core/stats.ts';
 import { lossChart } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { animateScatters } from '../plots/terminal-levels.ts';
+import { rings } from './lib/toy-plots.ts';
 
 runMain(async () => {
   const { flags, rng, out, started } = await stageSetup('stage:2d', { steps: 12000, out: 'out/2d' });
@@ -104,7 +105,7 @@ runMain(async () => {
       title: i === 0 ? 'start: noise, std 1' : `step ${i}: sigma ${sigmas[i].toPrecision(2)}`,
       x: xs(h),
       y: ys(h),
-      exact,
+      rings: rings(exact),
       range: [1 - half, 1 + half] as [number, number],
     };
   });

@@ -6,14 +6,17 @@
 // training, so the reader sees it shrink, and next to it the distance 1000 exact samples would have.
 // --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
-import { DDPM_FLAGS, ddpmFlagValues, DdpmSchedule, ddpmTrajectory } from '../core/diffusion/ddpm.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
+import { predictionDenoiser } from '../core/diffusion/objectives.ts';
+import { AncestralScheduler, sampleTrajectory, scheduleLevels } from '../core/diffusion/schedulers.ts';
+import { DDPM_FLAGS, ddpmFlagValues } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { axisMarginal, gaussian, sampleMixture, type GaussianMixture } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
-import { runMain, UsageError } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
-import { gaussianMixturePdf, wasserstein1 } from '../core/stats.ts';
+import { runMain, UsageError } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
+import { densityCurve, wasserstein1 } from '../core/stats.ts';
 import { histogramChart, lineChart, lossChart, panelGrid } from '../plots/index.ts';
 
 const DATA: Record<string, { mixture: GaussianMixture; about: string }> = {
@@ -67,6 +70,8 @@ runMain(async () => {
   // Training as in stage:ddpm, pausing at checkpoints (steps/64, steps/16, steps/4, steps by default)
   // to sample 1000 points and measure the distance at every watched t.
   const model = new DdpmMlp(schedule, { dim: 1, width: 32, sigmaData, prediction }, rng);
+  const scheduler = new AncestralScheduler(scheduleLevels(schedule)).setTimesteps(T);
+  const denoise = predictionDenoiser((xt, t) => model.forward(xt, t), schedule, prediction);
   const optimizer = new Adam(model.parameters(), { lr: 3e-3 });
   const batch = 32;
   const checkpoints = Array.from({ length: flags.checkpoints }, (_, k) =>
@@ -93,11 +98,8 @@ runMain(async () => {
     losses.push(loss.item());
     bar.tick(1, `loss ${loss.item().toFixed(4)}`);
     if (checkpoints.includes(step + 1)) {
-      const run = noGrad(() =>
-        ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 1]), rng, watched, {
-          prediction,
-        }),
-      );
+      const start = scheduler.initNoise([count, 1], rng);
+      const run = noGrad(() => sampleTrajectory(scheduler, denoise, start, rng, watched));
       reverse = run.snapshots.map((s) => s.x.data as Float32Array);
       sample = run.sample.data;
       distances.push(reverse.map((xs, i) => wasserstein1(xs, exact[i])));
@@ -141,17 +143,15 @@ runMain(async () => {
     series: watched.map((t, i) => ({ name: `t = ${t}`, x: checkpoints, y: distances.map((d) => d[i]) })),
   }).save(files.record(files.path('distance.png')));
   const panels = watched.map((t, i) => {
-    const lo = Math.min(...exact[i].map((c) => c.mean - 4 * c.std));
-    const hi = Math.max(...exact[i].map((c) => c.mean + 4 * c.std));
-    const xs = Array.from({ length: 300 }, (_, k) => lo + ((hi - lo) * k) / 299);
+    const density = densityCurve(exact[i]);
     return histogramChart({
       title: `t = ${t}: W1 ${distances[distances.length - 1][i].toPrecision(2)}, floor ${floor[i].toPrecision(2)}`,
       xLabel: 'x_t',
       samples: reverse[i],
       name: 'reverse samples',
       extraHistograms: [{ name: 'data noised forward', samples: forward[i] }],
-      curves: [{ name: 'exact q(x_t)', x: xs, y: xs.map((v) => gaussianMixturePdf(v, exact[i])) }],
-      range: [lo, hi],
+      curves: [{ name: 'exact q(x_t)', x: density.x, y: density.y }],
+      range: density.range,
       bins: 40,
       legend: i === 0,
       width: 380,

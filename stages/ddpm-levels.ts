@@ -4,24 +4,24 @@
 // so no net needs a time input, but each one sees only 1/T of the training data.
 // --beta-schedule and --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad, reshape } from '../core/index.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
+import { predictionDenoiser } from '../core/diffusion/objectives.ts';
 import {
-  DDPM_FLAGS,
-  ddpmFlagValues,
-  DdpmSchedule,
-  ddpmTrajectory,
-  exactEpsModel,
-  reverseVarianceFlag,
-  VARIANCE_FLAG,
-} from '../core/diffusion/ddpm.ts';
+  AncestralScheduler,
+  sampleLoop,
+  sampleTrajectory,
+  scheduleLevels,
+} from '../core/diffusion/schedulers.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
-import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
+import { exactDenoiser, gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { LevelMlps } from '../core/diffusion/nets.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
 import { lossChart } from '../plots/index.ts';
-import { reverseHistograms } from '../plots/ddpm-toy.ts';
+import { reverseHistograms } from './lib/toy-plots.ts';
 import { animateHistograms } from '../plots/terminal.ts';
 
 runMain(async () => {
@@ -34,7 +34,7 @@ runMain(async () => {
       ...DDPM_FLAGS,
     },
   );
-  const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-levels');
+  const variance = varianceFlagValue(flags, 'stage:ddpm-levels');
   const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm-levels');
 
   const sigmaData = 0.01;
@@ -73,18 +73,15 @@ runMain(async () => {
   const count = 1000;
   const keep = [T - 1, 600, 300, 150, 80, 40, 20, 10, 5, 2, 0].filter((t) => t < T);
   const sampleBar = new Progress(T, 'sample', { quiet: flags.quiet, unit: 'steps' });
+  const scheduler = new AncestralScheduler(scheduleLevels(schedule), { variance }).setTimesteps(T);
+  const denoise = predictionDenoiser((xt, t) => nets.forward(xt, t), schedule, prediction);
+  const start = scheduler.initNoise([count, 1], rng);
   const { sample: x, snapshots } = noGrad(() =>
-    ddpmTrajectory(schedule, (xt, t) => nets.forward(xt, t), rng.randn([count, 1]), rng, keep, {
-      variance,
-      prediction,
-      onStep: () => sampleBar.tick(),
-    }),
+    sampleTrajectory(scheduler, denoise, start, rng, keep, () => sampleBar.tick()),
   );
   const [mean, std] = [sampleMean(x.data), sampleStd(x.data)];
-  const ideal = ddpmTrajectory(schedule, exactEpsModel(schedule, data), rng.randn([count, 1]), rng, [], {
-    variance,
-  });
-  const exact = { mean: sampleMean(ideal.sample.data), std: sampleStd(ideal.sample.data) };
+  const ideal = sampleLoop(scheduler, exactDenoiser(data), scheduler.initNoise([count, 1], rng), rng);
+  const exact = { mean: sampleMean(ideal.data), std: sampleStd(ideal.data) };
 
   if (!flags.quiet) {
     const noise = [...snapshots.map((s) => schedule.noise(s.t)), 0];
@@ -96,7 +93,7 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { mean: 1, std: sigmaData };
   files.writeJson('summary.json', {
-    ...{ mean, std, goal, exactEps: exact, variance, betaSchedule, prediction, T, networks: T, muData },
+    ...{ mean, std, goal, exactDenoiser: exact, variance, betaSchedule, prediction, T, networks: T, muData },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
   lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]}, averaged over the ${T} nets)`).save(
@@ -106,7 +103,7 @@ runMain(async () => {
   reverseHistograms(schedule, data, snapshots, x, title).save(files.record(files.path('levels.png')));
 
   console.log(
-    `samples: mean ${mean.toFixed(4)} std ${std.toFixed(4)} | with the exact eps: mean ${exact.mean.toFixed(4)} std ${exact.std.toFixed(4)} | goal: mean 1.0000 std 0.0100 | ${seconds.toFixed(1)}s`,
+    `samples: mean ${mean.toFixed(4)} std ${std.toFixed(4)} | with the exact denoiser: mean ${exact.mean.toFixed(4)} std ${exact.std.toFixed(4)} | goal: mean 1.0000 std 0.0100 | ${seconds.toFixed(1)}s`,
   );
   console.log(files.report());
 });

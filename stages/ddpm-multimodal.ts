@@ -8,24 +8,24 @@
 // --prediction as in stage:ddpm.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
 import type { Tensor } from '../core/index.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
+import { predictionDenoiser } from '../core/diffusion/objectives.ts';
 import {
-  DDPM_FLAGS,
-  ddpmFlagValues,
-  DdpmSchedule,
-  ddpmTrajectory,
-  exactEpsModel,
-  reverseVarianceFlag,
-  VARIANCE_FLAG,
-} from '../core/diffusion/ddpm.ts';
+  AncestralScheduler,
+  sampleLoop,
+  sampleTrajectory,
+  scheduleLevels,
+} from '../core/diffusion/schedulers.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
-import { sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
+import { exactDenoiser, sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
 import { DdpmSpikeNet } from '../core/diffusion/spike-nets.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { modeStats, type ModeStats } from '../core/stats.ts';
 import { lossChart } from '../plots/index.ts';
-import { reverseScatters } from '../plots/ddpm-toy.ts';
+import { reverseScatters } from './lib/toy-plots.ts';
 import { animateScatters } from '../plots/terminal-levels.ts';
 
 runMain(async () => {
@@ -38,7 +38,7 @@ runMain(async () => {
       ...DDPM_FLAGS,
     },
   );
-  const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm-multimodal');
+  const variance = varianceFlagValue(flags, 'stage:ddpm-multimodal');
   const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm-multimodal');
 
   const sigmaData = 0.01; // the width of each spike: c_in and c_out are set for that detail
@@ -72,23 +72,20 @@ runMain(async () => {
     bar.tick(1, `loss ${loss.item().toFixed(4)}`);
   }
 
-  // Sampling, with the network and with the exact E[eps | x_t] for comparison.
+  // Sampling, with the network and with the exact E[x0 | x_t] for comparison.
   const count = 1000;
   const T = schedule.T;
   const keep = [T - 1, 500, 300, 200, 150, 100, 60, 30, 10, 0].filter((t) => t < T);
   const sampleBar = new Progress(T, 'sample', { quiet: flags.quiet, unit: 'steps' });
+  const scheduler = new AncestralScheduler(scheduleLevels(schedule), { variance }).setTimesteps(T);
+  const denoise = predictionDenoiser((xt, t) => model.forward(xt, t), schedule, prediction);
+  const start = scheduler.initNoise([count, 2], rng);
   const { sample: x, snapshots } = noGrad(() =>
-    ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 2]), rng, keep, {
-      variance,
-      prediction,
-      onStep: () => sampleBar.tick(),
-    }),
+    sampleTrajectory(scheduler, denoise, start, rng, keep, () => sampleBar.tick()),
   );
   const modes = modeStats(x.data, 2, centres);
-  const ideal = ddpmTrajectory(schedule, exactEpsModel(schedule, data), rng.randn([count, 2]), rng, [], {
-    variance,
-  });
-  const exactModes = modeStats(ideal.sample.data, 2, centres);
+  const ideal = sampleLoop(scheduler, exactDenoiser(data), scheduler.initNoise([count, 2], rng), rng);
+  const exactModes = modeStats(ideal.data, 2, centres);
 
   const xs = (t: Tensor) => t.data.filter((_, k) => k % 2 === 0);
   const ys = (t: Tensor) => t.data.filter((_, k) => k % 2 === 1);
@@ -107,7 +104,7 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { share: 0.25, std: sigmaData, centres };
   files.writeJson('summary.json', {
-    ...{ modes, exactEps: exactModes, goal, variance, betaSchedule, prediction, T },
+    ...{ modes, exactDenoiser: exactModes, goal, variance, betaSchedule, prediction, T },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
   lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]})`).save(
@@ -124,7 +121,7 @@ runMain(async () => {
       )
       .join('\n  ');
   console.log(`samples by nearest spike:\n  ${describe(modes)}`);
-  console.log(`with the exact eps:\n  ${describe(exactModes)}`);
+  console.log(`with the exact denoiser:\n  ${describe(exactModes)}`);
   console.log(`goal: 25% each, std 0.0100, centred | ${seconds.toFixed(1)}s`);
   console.log(files.report());
 });

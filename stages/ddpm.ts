@@ -1,28 +1,28 @@
 // Stage 3: DDPM (Ho et al. 2020) on the 1-D data of stage 1, y ~ N(1, 0.01^2).
 // T = 1000 noise steps with beta rising linearly from 1e-4 to 0.02. Training noises a clean sample to a
 // random step t in one jump and teaches one network, told t by a sinusoidal embedding, to predict the
-// noise eps it added. Sampling starts from N(0, 1) and takes all T ancestral steps back, each removing
-// the predicted noise and adding a little fresh noise (none at the last step).
+// noise eps it added. Sampling starts from N(0, 1) and takes all T ancestral steps back, each a draw
+// from q(x_{t-1} | x_t, x_0) around the x_0 the predicted noise implies (no noise at the last step).
 // --beta-schedule cosine and --prediction x0|v swap in the other schedule and targets of stage:schedules.
 import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
-import {
-  DDPM_FLAGS,
-  ddpmFlagValues,
-  DdpmSchedule,
-  ddpmTrajectory,
-  exactEpsModel,
-  reverseVarianceFlag,
-  VARIANCE_FLAG,
-} from '../core/diffusion/ddpm.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
-import { gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
+import { exactDenoiser, gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { predictionDenoiser } from '../core/diffusion/objectives.ts';
+import {
+  AncestralScheduler,
+  sampleLoop,
+  sampleTrajectory,
+  scheduleLevels,
+} from '../core/diffusion/schedulers.ts';
+import { runMain } from './lib/cli.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
 import { lossChart } from '../plots/index.ts';
-import { reverseHistograms, scheduleChart } from '../plots/ddpm-toy.ts';
+import { reverseHistograms, scheduleChart } from './lib/toy-plots.ts';
 import { animateHistograms } from '../plots/terminal.ts';
 
 runMain(async () => {
@@ -35,7 +35,7 @@ runMain(async () => {
       ...DDPM_FLAGS,
     },
   );
-  const variance = reverseVarianceFlag(flags.variance, 'stage:ddpm');
+  const variance = varianceFlagValue(flags, 'stage:ddpm');
   const { betaSchedule, prediction } = ddpmFlagValues(flags, 'stage:ddpm');
 
   // Data and schedule. On the linear schedule alphaBar_t falls from 0.9999 (noise std 0.01: as wide as
@@ -67,26 +67,24 @@ runMain(async () => {
     bar.tick(1, `loss ${loss.item().toFixed(4)}`);
   }
 
-  // Sampling (Algorithm 2): one batched step per t for all 1000 points, keeping a few x_t to plot.
+  // Sampling (Algorithm 2): the ancestral scheduler visits all T timesteps, one batched step each for
+  // all 1000 points, stepping towards the x0 the network's output implies; a few x_t are kept to plot.
   const count = 1000;
   const keep = [schedule.T - 1, 600, 300, 150, 80, 40, 20, 10, 5, 2, 0].filter((t) => t < schedule.T);
+  const scheduler = new AncestralScheduler(scheduleLevels(schedule), { variance }).setTimesteps(schedule.T);
+  const denoise = predictionDenoiser((xt, t) => model.forward(xt, t), schedule, prediction);
   const sampleBar = new Progress(schedule.T, 'sample', { quiet: flags.quiet, unit: 'steps' });
+  const start = scheduler.initNoise([count, 1], rng);
   const { sample: x, snapshots } = noGrad(() =>
-    ddpmTrajectory(schedule, (xt, t) => model.forward(xt, t), rng.randn([count, 1]), rng, keep, {
-      variance,
-      prediction,
-      onStep: () => sampleBar.tick(),
-    }),
+    sampleTrajectory(scheduler, denoise, start, rng, keep, () => sampleBar.tick()),
   );
   const [mean, std] = [sampleMean(x.data), sampleStd(x.data)];
 
-  // The same sampler with the exact E[eps | x_t] instead of the network: the best any network can do.
+  // The same sampler with the exact E[x0 | x_t] instead of the network: the best any network can do.
   // For this data its spread is set by the sampler: the last step returns the mean of x given x_0,
   // whose noise is as wide as the data, and betaTilde < beta in the steps before shrinks it further.
-  const ideal = ddpmTrajectory(schedule, exactEpsModel(schedule, data), rng.randn([count, 1]), rng, [], {
-    variance,
-  });
-  const exact = { mean: sampleMean(ideal.sample.data), std: sampleStd(ideal.sample.data) };
+  const ideal = sampleLoop(scheduler, exactDenoiser(data), scheduler.initNoise([count, 1], rng), rng);
+  const exact = { mean: sampleMean(ideal.data), std: sampleStd(ideal.data) };
 
   if (!flags.quiet) {
     const noise = [...snapshots.map((s) => schedule.noise(s.t)), 0];
@@ -99,7 +97,7 @@ runMain(async () => {
   const seconds = secondsSince(started);
   const goal = { mean: 1, std: sigmaData };
   files.writeJson('summary.json', {
-    ...{ mean, std, goal, exactEps: exact, variance, betaSchedule, prediction, T: schedule.T },
+    ...{ mean, std, goal, exactDenoiser: exact, variance, betaSchedule, prediction, T: schedule.T },
     ...{ seed: flags.seed, steps: flags.steps, seconds },
   });
   lossChart(losses, `Training loss (MSE on ${TARGET_NAMES[prediction]})`).save(
@@ -112,7 +110,7 @@ runMain(async () => {
   reverseHistograms(schedule, data, snapshots, x, title).save(files.record(files.path('levels.png')));
 
   console.log(
-    `samples: mean ${mean.toFixed(4)} std ${std.toFixed(4)} | with the exact eps: mean ${exact.mean.toFixed(4)} std ${exact.std.toFixed(4)} | goal: mean 1.0000 std 0.0100 | ${seconds.toFixed(1)}s`,
+    `samples: mean ${mean.toFixed(4)} std ${std.toFixed(4)} | with the exact denoiser: mean ${exact.mean.toFixed(4)} std ${exact.std.toFixed(4)} | goal: mean 1.0000 std 0.0100 | ${seconds.toFixed(1)}s`,
   );
   console.log(files.report());
 });

@@ -3,9 +3,9 @@
 // to stages/mnist/judge.safetensors. `npm run judge:train` reproduces the committed file.
 import { AdamW, crossEntropy, Rng, Tensor, cosineLr } from '../core/index.ts';
 import { mkdirSync } from 'node:fs';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { stageSetup } from './lib/stage.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
 import { DigitJudge, featureStats, judgeOutputs, judgeSamples } from '../core/eval/judge.ts';
 import { moduleTensors, writeSafetensors } from '../core/io/safetensors.ts';

@@ -21,13 +21,14 @@ import {
 import type { Tensor } from '../core/index.ts';
 import { SpikeDenoiser } from '../core/diffusion/spike-nets.ts';
 import { noisedMixture, posteriorEps, sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
-import { runMain } from '../core/cli.ts';
-import { Progress } from '../core/progress.ts';
-import { secondsSince, stageSetup } from '../core/stage.ts';
+import { runMain } from './lib/cli.ts';
+import { Progress } from './lib/progress.ts';
+import { secondsSince, stageSetup } from './lib/stage.ts';
 import { modeStats, type ModeStats } from '../core/stats.ts';
 import { lossChart } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { animateScatters } from '../plots/terminal-levels.ts';
+import { rings } from './lib/toy-plots.ts';
 
 runMain(async () => {
   const { flags, rng, out, started } = await stageSetup('stage:multimodal', {
@@ -118,7 +119,7 @@ runMain(async () => {
     title: i === 0 ? 'start: noise, std 1' : `step ${i}: sigma ${sigmas[i].toPrecision(2)}`,
     x: xs(h),
     y: ys(h),
-    exact: noisedMixture(data, 1, sigmas[i]),
+    rings: rings(noisedMixture(data, 1, sigmas[i])),
   }));
   const title = 'Four spikes: samples after each denoising step vs the exact noised density';
   scatterLevels(panels, title, { range: [-3, 3] }).save(files.record(files.path('levels.png')));

@@ -5,7 +5,7 @@
 // the model from the config, load the weights, run the same forward pass and the backward pass of
 // mean((eps - noise)^2), and print the relative error ||ours - ref|| / ||ref|| of the output, the loss
 // and every gradient. Exit code 0 only if every one is under 1e-4.
-import { parseFlags, runMain, usageLine, UsageError } from '../core/cli.ts';
+import { parseFlags, runMain, usageLine, UsageError } from './lib/cli.ts';
 import {
   BAR,
   compareGolden,

@@ -1,7 +1,7 @@
 // The stages' shared flag parser: typed values, and one usage line for every way of calling it wrong.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseFlags, usageLine, UsageError } from '../core/cli.ts';
+import { parseFlags, usageLine, UsageError } from '../stages/lib/cli.ts';
 
 const SPEC = {
   seed: { type: 'int', default: 0, help: 'random seed', min: 0 },

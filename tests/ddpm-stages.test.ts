@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ModeStats } from '../core/stats.ts';
 import { readJson, runStage } from './run.ts';
 
-type Summary1d = { mean: number; std: number; exactEps: { mean: number; std: number } };
+type Summary1d = { mean: number; std: number; exactDenoiser: { mean: number; std: number } };
 
 function rows(path: string): string[] {
   return readFileSync(path, 'utf8').trim().split('\n');
@@ -17,11 +17,11 @@ test('stage:ddpm (T 200): mean within 0.02 of 1; std within 30% of the exact-eps
   assert.is(small.status, 0, small.stderr);
   const s = readJson<Summary1d>(join(small.out, 'summary.json'));
   assert.ok(Math.abs(s.mean - 1) < 0.02, `mean ${s.mean}`);
-  // With betaTilde, even the exact eps ends below 0.007 on this data (see tests/ddpm.test.ts), so the
+  // With betaTilde, even the exact denoiser ends below 0.007 on this data (see tests/ddpm.test.ts), so the
   // network is judged against that sampler, not against 0.01.
   assert.ok(
-    Math.abs(s.std - s.exactEps.std) < 0.3 * s.exactEps.std,
-    `std ${s.std} vs exact ${s.exactEps.std}`,
+    Math.abs(s.std - s.exactDenoiser.std) < 0.3 * s.exactDenoiser.std,
+    `std ${s.std} vs exact ${s.exactDenoiser.std}`,
   );
   const r = rows(join(small.out, 'samples.csv'));
   assert.is(r[0], 'x');
@@ -49,8 +49,8 @@ test('stage:ddpm-levels (T 200): mean within 0.02 of 1, std within 30% of the ex
   const s = readJson<Summary1d>(join(run.out, 'summary.json'));
   assert.ok(Math.abs(s.mean - 1) < 0.02, `mean ${s.mean}`);
   assert.ok(
-    Math.abs(s.std - s.exactEps.std) < 0.3 * s.exactEps.std,
-    `std ${s.std} vs exact ${s.exactEps.std}`,
+    Math.abs(s.std - s.exactDenoiser.std) < 0.3 * s.exactDenoiser.std,
+    `std ${s.std} vs exact ${s.exactDenoiser.std}`,
   );
   assert.is(rows(join(run.out, 'samples.csv')).length, 1001);
 });

@@ -1,9 +1,13 @@
-// The DDPM schedule, forward noising, ancestral step and the closed-form marginal, against values
-// computed by hand (or by an independent float64 loop in Python, quoted below) and by simulation.
+// The DDPM schedule, forward noising, the ancestral scheduler's step and the closed-form marginal,
+// against values computed by hand (or by an independent float64 loop in Python, quoted below) and by
+// simulation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DdpmSchedule, ddpmSample, exactEpsModel } from '../core/diffusion/ddpm.ts';
+import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
+import { predictionDenoiser } from '../core/diffusion/objectives.ts';
+import { AncestralScheduler, sampleLoop, scheduleLevels } from '../core/diffusion/schedulers.ts';
 import {
+  exactDenoiser,
   gaussian,
   noisedMixture,
   posteriorEps,
@@ -64,14 +68,22 @@ test('addNoise jumps to x_t = sqrt(alphaBar_t) x_0 + sqrt(1 - alphaBar_t) eps, o
   );
 });
 
-test('step is the ancestral update, with no noise at t = 0', () => {
+/** The ancestral scheduler through every timestep of `s` (level i is timestep T-1-i). */
+const ancestral = (s: DdpmSchedule, variance?: 'beta') =>
+  new AncestralScheduler(scheduleLevels(s), { variance }).setTimesteps(s.T);
+
+test("the ancestral step is Ho et al.'s update (eq. 11 and Algorithm 2), with no noise at t = 0", () => {
   const s = DdpmSchedule.linear(50);
   const xt = tensor([0.3, -1.2, 2], [3, 1], { dtype: 'float64' });
   const eps = tensor([0.1, -0.4, 1.5], [3, 1], { dtype: 'float64' });
+  // a network that predicts this eps whatever it is given
+  const denoise = predictionDenoiser(() => eps, s, 'eps');
+  const scheduler = ancestral(s);
   for (const t of [0, 1, 30, 49]) {
     const rng = new Rng(7);
     const z = new Rng(7);
-    const out = s.step(xt, eps, t, rng);
+    assert.is(scheduler.levels[s.T - 1 - t].t, t);
+    const out = scheduler.step(denoise, xt, s.T - 1 - t, rng).prevSample;
     for (let i = 0; i < 3; i++) {
       const mean =
         (xt.data[i] - (s.betas[t] / Math.sqrt(1 - s.alphaBar[t])) * eps.data[i]) / Math.sqrt(s.alphas[t]);
@@ -82,7 +94,7 @@ test('step is the ancestral update, with no noise at t = 0', () => {
   }
   // the other variance choice: beta_t instead of betaTilde_t
   const z = new Rng(3);
-  const out = s.step(xt, eps, 30, new Rng(3), 'beta');
+  const out = ancestral(s, 'beta').step(denoise, xt, s.T - 1 - 30, new Rng(3)).prevSample;
   const mean =
     (xt.data[0] - (s.betas[30] / Math.sqrt(1 - s.alphaBar[30])) * eps.data[0]) / Math.sqrt(s.alphas[30]);
   close(out.data[0], mean + Math.sqrt(s.betas[30]) * z.normal(), 1e-12, 'variance beta');
@@ -140,7 +152,7 @@ test('posteriorEps equals E[eps | x] by numerical integration over x_0', () => {
   });
 });
 
-test('with the exact eps, the sampler ends where the linear-Gaussian recursion says it must', () => {
+test('with the exact denoiser, the sampler ends where the linear-Gaussian recursion says it must', () => {
   // For Gaussian data N(mu, s^2) every step is x_{t-1} = A_t x_t + b_t + sd_t z, so the final mean and
   // variance follow m <- A m + b, v <- A^2 v + sd^2 from N(0, 1): computed here independently.
   const s = DdpmSchedule.linear(200);
@@ -157,7 +169,7 @@ test('with the exact eps, the sampler ends where the linear-Gaussian recursion s
   const data = gaussian([mu], sd);
   const rng = new Rng(5);
   const n = 20000;
-  const x = ddpmSample(s, exactEpsModel(s, data), rng.randn([n, 1], { dtype: 'float64' }), rng).data;
+  const x = sampleLoop(ancestral(s), exactDenoiser(data), rng.randn([n, 1], { dtype: 'float64' }), rng).data;
   close(sampleMean(x), m, 4 * (Math.sqrt(v) / Math.sqrt(n)), 'final mean');
   close(sampleStd(x), Math.sqrt(v), 4 * Math.sqrt(v / (2 * n)), 'final std');
   // and the recursion's own verdict on this data: the ancestral sampler shrinks the spread
@@ -171,10 +183,16 @@ test('bad schedules, timesteps and shapes are refused with one clear error', () 
   assert.throws(() => DdpmSchedule.linear(1), /T must be an integer >= 2/);
   const s = DdpmSchedule.linear(10);
   const x = tensor([1, 2], [2, 1]);
-  assert.throws(() => s.step(x, x, 10, new Rng(0)), /timestep 10 is outside 0..9/);
+  const scheduler = ancestral(s);
+  const denoise = predictionDenoiser(() => tensor([1, 2, 3], [3, 1]), s, 'eps');
+  assert.throws(() => scheduler.step(denoise, x, 10, new Rng(0)), /step 10 is outside 0..9/);
   assert.throws(
-    () => s.step(x, tensor([1, 2, 3], [3, 1]), 3, new Rng(0)),
-    /step: x_t \[2,1\] and predicted eps \[3,1\]/,
+    () => scheduler.step(denoise, x, 3, new Rng(0)),
+    /the predicted eps \[3,1\] and x_t \[2,1\] differ/,
+  );
+  assert.throws(
+    () => new AncestralScheduler(scheduleLevels(s)).step(denoise, x, 0, new Rng(0)),
+    /call setTimesteps first/,
   );
   assert.throws(() => s.addNoise(x, x, [1, 2, 3]), /addNoise: 3 timesteps for x0 of shape \[2,1\]/);
   assert.throws(() => s.addNoise(x, x, [1, 12]), /timestep 12 is outside/);

@@ -11,7 +11,7 @@ import { readSafetensors } from '../core/io/safetensors.ts';
 import { mnistSplit, PIXELS } from '../core/data/mnist.ts';
 import { judgeSamples, loadJudge } from '../core/eval/judge.ts';
 import { Rng } from '../core/random.ts';
-import { readConfig } from '../core/config.ts';
+import { readConfig } from '../stages/lib/config.ts';
 import { UNet } from '../core/nn/unet.ts';
 import { useBackend } from '../core/kernels/select.ts';
 import '../core/kernels/wasm/index.ts';

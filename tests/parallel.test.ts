@@ -2,8 +2,8 @@
 // gradient of the unsplit batch, up to the order of float additions.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readConfig } from '../core/config.ts';
-import { netOf, objectiveOf } from '../core/diffusion/image-sampling.ts';
+import { objectiveOf, readConfig } from '../stages/lib/config.ts';
+import { imageNet } from '../core/diffusion/image.ts';
 import { UNet } from '../core/nn/unet.ts';
 import { DataParallel, shares } from '../core/parallel/data-parallel.ts';
 import { Rng } from '../core/random.ts';
@@ -33,7 +33,8 @@ function configs(): [string, Cfg][] {
 /** The loss and the gradient of each parameter on images from..to of the batch, on this thread. */
 function direct(model: UNet, cfg: Cfg, x0: Tensor, draw: NoiseDraw, from: number, to: number) {
   model.zeroGrad();
-  const loss = objectiveOf(cfg).loss(netOf(model, cfg), slice(x0, 0, from, to), sliceDraw(draw, from, to));
+  const objective = objectiveOf(cfg);
+  const loss = objective.loss(imageNet(model, objective), slice(x0, 0, from, to), sliceDraw(draw, from, to));
   loss.backward();
   return {
     loss: loss.item(),
@@ -66,9 +67,13 @@ test('a worker thread computes its share exactly as this thread would, on the cu
     const x0 = rng.randn([5, 1, 28, 28]); // odd, so the shares differ in size: 3 here, 2 on the worker
     const draw = objectiveOf(cfg).draw(x0, rng);
     const model = new UNet(cfg.model_params, new Rng(0));
-    const parallel = await DataParallel.start(model, cfg, { threads: 2, backend: 'ts' });
+    const parallel = await DataParallel.start(model, objectiveOf(cfg), {
+      threads: 2,
+      backend: 'ts',
+      batch: 8,
+    });
     try {
-      assert.match(parallel.description, /2 data-parallel threads, 4 \+ 4 images each/); // tiny's batch 8
+      assert.match(parallel.description, /2 data-parallel threads, 4 \+ 4 images each/);
       for (let step = 0; step < 2; step++) {
         // the second step runs on moved weights: the worker must use them, not the ones it started with
         if (step === 1) for (const p of model.parameters()) p.data[0] += 0.5;

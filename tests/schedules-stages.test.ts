@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../core/io/safetensors.ts';
 import { readCheckpoint } from '../core/io/checkpoint.ts';
-import { validateConfig } from '../core/config.ts';
+import { validateConfig } from '../stages/lib/config.ts';
 import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
 import { readJson, runStage } from './run.ts';
 
@@ -40,7 +40,7 @@ test('stage:schedules (T 100, 300 steps) writes its charts, table and the experi
   );
   assert.equal(
     s.experiment.map((e) => e.target),
-    ['eps', 'x0', 'v', 'x0, c_in 1', 'exact eps'],
+    ['eps', 'x0', 'v', 'x0, c_in 1', 'exact'],
   );
   for (const e of s.experiment)
     close(
@@ -49,8 +49,8 @@ test('stage:schedules (T 100, 300 steps) writes its charts, table and the experi
       1e-9,
       `${e.target} shares`,
     );
-  // the exact E[eps | x_t] puts (almost) every sample on a spike even with T = 100
-  assert.ok(s.experiment[4].within5Std > 0.98, `exact eps: ${s.experiment[4].within5Std}`);
+  // the exact E[x0 | x_t] puts (almost) every sample on a spike even with T = 100
+  assert.ok(s.experiment[4].within5Std > 0.98, `exact: ${s.experiment[4].within5Std}`);
   assert.match(run.stdout, /alphaBar_T/);
   assert.match(run.stdout, /linear 1e-4\.\.0\.02 \(DDPM\)/);
   assert.match(run.stdout, /within 0\.05/);
@@ -90,7 +90,7 @@ for (const [field, value] of [
   });
 }
 
-test('stage:ddpm with --beta-schedule cosine --prediction v (T 200): mean within 0.02 of 1, std within 30% of the exact eps', () => {
+test('stage:ddpm with --beta-schedule cosine --prediction v (T 200): mean within 0.02 of 1, std within 30% of the exact denoiser', () => {
   const run = runStage('stages/ddpm.ts', [
     '--quiet',
     '--T',
@@ -106,7 +106,7 @@ test('stage:ddpm with --beta-schedule cosine --prediction v (T 200): mean within
   const s = readJson<{
     mean: number;
     std: number;
-    exactEps: { std: number };
+    exactDenoiser: { std: number };
     betaSchedule: string;
     prediction: string;
   }>(join(run.out, 'summary.json'));
@@ -114,8 +114,8 @@ test('stage:ddpm with --beta-schedule cosine --prediction v (T 200): mean within
   assert.is(s.prediction, 'v');
   assert.ok(Math.abs(s.mean - 1) < 0.02, `mean ${s.mean}`);
   assert.ok(
-    Math.abs(s.std - s.exactEps.std) < 0.3 * s.exactEps.std,
-    `std ${s.std} vs exact ${s.exactEps.std}`,
+    Math.abs(s.std - s.exactDenoiser.std) < 0.3 * s.exactDenoiser.std,
+    `std ${s.std} vs exact ${s.exactDenoiser.std}`,
   );
 });
 

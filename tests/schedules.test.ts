@@ -3,18 +3,23 @@
 // objective and denoiser built on them.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { betaScheduleFlag, cosineAlphaBar, DdpmSchedule, ddpmSample } from '../core/diffusion/ddpm.ts';
+import { cosineAlphaBar, DdpmSchedule } from '../core/diffusion/ddpm.ts';
 import { EdmSchedule, InterpolationSchedule, NoiseSchedule } from '../core/diffusion/schedule.ts';
 import {
   fromPrediction,
   lossWeight,
-  predictionFlag,
   predictionTarget,
   PREDICTIONS,
   type Prediction,
 } from '../core/diffusion/targets.ts';
 import { bestTargetLoss, gaussian } from '../core/diffusion/mixture.ts';
-import { ddpmDenoiser, ddpmDraw, ddpmLoss } from '../core/diffusion/objectives.ts';
+import { ddpmDraw, ddpmLoss, predictionDenoiser } from '../core/diffusion/objectives.ts';
+import {
+  AncestralScheduler,
+  sampleLoop,
+  scheduleLevels,
+  type ReverseVariance,
+} from '../core/diffusion/schedulers.ts';
 import { Rng, Tensor, tensor } from '../core/index.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
 
@@ -65,6 +70,23 @@ test('the other schedules: interpolation and EDM levels, and the VP view alphaBa
   close(lin.sigma(500), Math.sqrt((1 - lin.alphaBar[500]) / lin.alphaBar[500]), 1e-12, 'DDPM sigma');
   close(lin.snr(500), lin.alphaBar[500] / (1 - lin.alphaBar[500]), 1e-12, 'DDPM SNR');
 });
+
+/** The ancestral scheduler through every timestep of `schedule`: step T-1-t takes x_t to x_{t-1}. */
+const ancestral = (schedule: NoiseSchedule, variance?: ReverseVariance) =>
+  new AncestralScheduler(scheduleLevels(schedule), { variance }).setTimesteps(schedule.T);
+
+/** One ancestral step from x_t, the network's output read as `prediction`. */
+function reverseStep(
+  schedule: NoiseSchedule,
+  xt: Tensor,
+  output: Tensor,
+  t: number,
+  rng: Rng,
+  opts: { prediction?: Prediction; variance?: ReverseVariance } = {},
+): Tensor {
+  const denoise = predictionDenoiser(() => output, schedule, opts.prediction ?? 'eps');
+  return ancestral(schedule, opts.variance).step(denoise, xt, schedule.T - 1 - t, rng).prevSample;
+}
 
 // The schedules every test below runs over, at a few timesteps each.
 const SCHEDULES: { schedule: NoiseSchedule; ts: number[] }[] = [
@@ -125,7 +147,9 @@ test('addNoise of each schedule has mean a_t mu and variance a_t^2 sd^2 + s_t^2 
   }
 });
 
-test('the general reverse step equals the reference DDPM step, for eps, x0 and v outputs', () => {
+test("the ancestral step equals Ho et al.'s form of the DDPM step, for eps, x0 and v outputs", () => {
+  // the reference's update, x_{t-1} = (x_t - beta_t / sqrt(1 - alphaBar_t) eps) / sqrt(alpha_t) + sd z,
+  // by hand, from the eps each output implies; the scheduler steps through x0 (diffusers' arrangement)
   const s = DdpmSchedule.cosine(100);
   const rng = new Rng(5);
   const xt = rng.randn([4, 2], { dtype: 'float64' });
@@ -135,22 +159,18 @@ test('the general reverse step equals the reference DDPM step, for eps, x0 and v
     for (const prediction of PREDICTIONS) {
       const out = predictionTarget(prediction, x0, eps, s.signal(t), s.noise(t));
       for (const variance of ['betaTilde', 'beta'] as const) {
-        const reference = s.step(xt, out, t, new Rng(9), { prediction, variance });
-        // the base class's form: a draw from q(x_{t-1} | x_t, x0) written with any schedule's (a, s)
-        const general = NoiseSchedule.prototype.step.call(s, xt, out, t, new Rng(9), {
-          prediction,
-          variance,
+        const step = reverseStep(s, xt, out, t, new Rng(9), { prediction, variance });
+        const z = new Rng(9);
+        const sd = t === 0 ? 0 : Math.sqrt(variance === 'beta' ? s.betas[t] : s.betaTilde[t]);
+        xt.data.forEach((x, i) => {
+          const mean =
+            (x - (s.betas[t] / Math.sqrt(1 - s.alphaBar[t])) * eps.data[i]) / Math.sqrt(s.alphas[t]);
+          const hand = sd > 0 ? mean + sd * z.normal() : mean;
+          close(step.data[i], hand, 1e-11, `t=${t} ${prediction} ${variance} element ${i}`);
         });
-        reference.data.forEach((v, i) =>
-          close(general.data[i], v, 1e-11, `t=${t} ${prediction} ${variance} element ${i}`),
-        );
       }
     }
   }
-  // the short form of the options still reads as the variance
-  const a = s.step(xt, xt, 30, new Rng(1), 'beta');
-  const b = s.step(xt, xt, 30, new Rng(1), { variance: 'beta' });
-  assert.equal(Array.from(a.data), Array.from(b.data));
 });
 
 test('one reverse step with the exact x0 keeps every schedule on its marginal q(x_{t-1} | x0)', () => {
@@ -166,7 +186,7 @@ test('one reverse step with the exact x0 keeps every schedule on its marginal q(
       for (const prediction of ['x0', 'v'] as Prediction[]) {
         const eps = fromPrediction('x0', x0, xt, schedule.signal(t), schedule.noise(t)).eps;
         const out = predictionTarget(prediction, x0, eps, schedule.signal(t), schedule.noise(t));
-        const prev = schedule.step(xt, out, t, rng, { prediction }).data;
+        const prev = reverseStep(schedule, xt, out, t, rng, { prediction }).data;
         const [a, s] = [schedule.signal(t - 1), schedule.noise(t - 1)];
         const what = `${schedule.name} t=${t} ${prediction}`;
         close(sampleMean(prev), a * point, 5 * (s / Math.sqrt(n)) + 1e-6 * a, `${what}: mean`);
@@ -198,7 +218,7 @@ test('for a fixed x_t, the step draws from q(x_{t-1} | x_t, x0), by Gaussian con
         ['betaTilde', posterior],
         ['beta', beta],
       ] as const) {
-        const prev = schedule.step(xt, x0, t, rng, { prediction: 'x0', variance }).data;
+        const prev = reverseStep(schedule, xt, x0, t, rng, { prediction: 'x0', variance }).data;
         const what = `${schedule.name} t=${t} ${variance}`;
         const sd = Math.sqrt(expected);
         close(sampleMean(prev), mean, 5 * (sd / Math.sqrt(n)) + 1e-12, `${what}: mean`);
@@ -220,11 +240,16 @@ test('the interpolation samples from x0 or v at its last step, and refuses eps t
       xt.shape,
     );
   };
-  const out = ddpmSample(lerp, exactX0, rng.randn([20000, 1]), rng, { prediction: 'x0' });
+  const out = sampleLoop(
+    ancestral(lerp),
+    predictionDenoiser(exactX0, lerp, 'x0'),
+    rng.randn([20000, 1]),
+    rng,
+  );
   close(sampleMean(out.data), 0.5, 0.005, 'mean of the samples');
   assert.ok(sampleStd(out.data) > 0.05 && sampleStd(out.data) < 0.12, `std ${sampleStd(out.data)}`);
   assert.throws(
-    () => lerp.step(tensor([0.1], [1, 1]), tensor([0.2], [1, 1]), 19, rng),
+    () => reverseStep(lerp, tensor([0.1], [1, 1]), tensor([0.2], [1, 1]), 19, rng),
     /an eps prediction cannot give x0 where the signal a_t is 0/,
   );
 });
@@ -279,7 +304,7 @@ test('bestTargetLoss matches the closed form for Gaussian data', () => {
   }
 });
 
-test('ddpmLoss regresses onto the chosen target with any schedule; ddpmDenoiser reads it back as x0', () => {
+test('ddpmLoss regresses onto the chosen target with any schedule; predictionDenoiser reads it back as x0', () => {
   // One clean image, so a perfect net is known in closed form: eps = (x_t - a x0) / s, and its target.
   const image = tensor([0.3, -0.6, 0.9, 0.1], [1, 1, 2, 2]);
   const x0 = new Tensor(
@@ -310,19 +335,32 @@ test('ddpmLoss regresses onto the chosen target with any schedule; ddpmDenoiser 
       const target = predictionTarget(p, x0, eps, ...schedule.coefficients(t));
       const meanSquare = Array.from(target.data).reduce((acc, v) => acc + v * v, 0) / target.size;
       close(zeroLoss, meanSquare, 1e-5 * meanSquare, `${schedule.name} ${p}: zero net`);
-      // the denoiser at the schedule's own levels returns the clean image
-      const denoise = ddpmDenoiser(perfect, schedule, p);
+      // the denoiser returns the clean image at the schedule's own levels, told t and in x_t's own
+      // coordinates, or seen as x0 + sigma eps with no t (it then finds the timestep of that sigma)
+      const denoise = predictionDenoiser((xt, t) => perfect(xt, [t, t]), schedule, p);
       for (const ti of [0, 20, 48]) {
-        const x = new Rng(ti).randn([2, 1, 2, 2], { std: 1 });
-        const sigma = schedule.sigma(ti);
-        const noisy = new Tensor(
-          Float32Array.from(x.data, (v, k) => image.data[k % 4] + sigma * v),
-          x.shape,
-        );
-        const d = denoise(noisy, sigma);
-        d.data.forEach((v, k) =>
-          close(v, image.data[k % 4], 2e-4 * (1 + sigma), `${schedule.name} ${p} t=${ti} pixel ${k}`),
-        );
+        const z = new Rng(ti).randn([2, 1, 2, 2], { std: 1 });
+        const [a, s, sigma] = [schedule.signal(ti), schedule.noise(ti), schedule.sigma(ti)];
+        const at = (scale: number, noise: number) =>
+          new Tensor(
+            Float32Array.from(z.data, (v, k) => scale * image.data[k % 4] + noise * v),
+            z.shape,
+          );
+        const told = denoise(at(a, s), { a, s, t: ti });
+        const found = denoise(at(1, sigma), { a: 1, s: sigma });
+        for (const [d, how] of [
+          [told, 'told t'],
+          [found, 'from sigma'],
+        ] as const) {
+          d.data.forEach((v, k) =>
+            close(
+              v,
+              image.data[k % 4],
+              2e-4 * (1 + sigma),
+              `${schedule.name} ${p} t=${ti} ${how} pixel ${k}`,
+            ),
+          );
+        }
       }
     }
   }
@@ -363,25 +401,17 @@ test('min-SNR-gamma weights the error in x0 of each timestep by min(SNR_t, gamma
   );
 });
 
-test('flags and schedules refuse bad values with one clear message naming the choices', () => {
-  assert.is(predictionFlag('v', 'stage:ddpm'), 'v');
-  assert.is(betaScheduleFlag('cosine', 'stage:ddpm'), 'cosine');
-  assert.throws(
-    () => predictionFlag('noise', 'stage:ddpm'),
-    /--prediction must be one of eps, x0, v, got 'noise'/,
-  );
-  assert.throws(
-    () => betaScheduleFlag('quadratic', 'stage:ddpm'),
-    /--beta-schedule must be one of linear, cosine, got 'quadratic'/,
-  );
+test('schedules and steps refuse bad values with one clear message', () => {
   assert.throws(() => DdpmSchedule.cosine(1), /DdpmSchedule.cosine: T must be an integer >= 2/);
   assert.throws(() => new InterpolationSchedule(0), /T must be an integer >= 1/);
   assert.throws(() => new InterpolationSchedule(5).signal(5), /timestep 5 is outside 0..4/);
   const lin = DdpmSchedule.linear(10);
   assert.throws(
-    () => lin.step(tensor([1, 2], [2, 1]), tensor([1, 2, 3], [3, 1]), 3, new Rng(0), { prediction: 'v' }),
-    /step: x_t \[2,1\] and predicted v \[3,1\] differ/,
+    () =>
+      reverseStep(lin, tensor([1, 2], [2, 1]), tensor([1, 2, 3], [3, 1]), 3, new Rng(0), { prediction: 'v' }),
+    /the predicted v \[3,1\] and x_t \[2,1\] differ/,
   );
+  assert.throws(() => ancestral(lin).setTimesteps(0), /steps must be an integer >= 1, got 0/);
   assert.throws(
     () => fromPrediction('x0', tensor([1, 2], [2, 1]), tensor([1, 2], [1, 2]), 0.5, 0.5),
     /the predicted x0 \[2,1\] and x_t \[1,2\] differ/,

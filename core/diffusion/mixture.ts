@@ -8,6 +8,7 @@ import { allocate, Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import { formatShape } from '../shape.ts';
 import type { Mixture1d } from '../stats.ts';
+import type { Denoiser } from './schedulers.ts';
 import { combine, fromPrediction, predictionTarget, type Prediction } from './targets.ts';
 
 export type Component = { weight: number; mean: number[]; std: number };
@@ -89,9 +90,39 @@ export function axisMarginal(mix: GaussianMixture, axis = 0): Mixture1d {
  * r_k(x) proportional to w_k N(x; a mu_k, (a^2 s_k^2 + s^2) I). `x` is [n, d]; computed in float64.
  */
 export function posteriorEps(mix: GaussianMixture, x: Tensor, a: number, s: number): Tensor {
+  return posteriorMean(mix, x, a, s, (c, k, xj, j) => (s * (xj - a * c.mean[j])) / k);
+}
+
+/** The best possible estimate of the clean data, E[x0 | x]: E[x0 | x, k] = mu_k + a s_k^2 (x - a mu_k) / (a^2 s_k^2 + s^2). */
+export function posteriorX0(mix: GaussianMixture, x: Tensor, a: number, s: number): Tensor {
+  return posteriorMean(
+    mix,
+    x,
+    a,
+    s,
+    (c, k, xj, j) => c.mean[j] + (a * c.std * c.std * (xj - a * c.mean[j])) / k,
+  );
+}
+
+/** The denoiser that knows the data: E[x0 | x] at every level, the best any network could do. */
+export function exactDenoiser(mix: GaussianMixture): Denoiser {
+  return (x, level) => posteriorX0(mix, x, level.a, level.s);
+}
+
+/**
+ * sum_k r_k(x) m_k(x): a conditional mean given component k, `perComponent(c, v_k, x_j, j)` with
+ * v_k = a^2 s_k^2 + s^2 the variance of x within it, weighted by the component's posterior probability.
+ */
+function posteriorMean(
+  mix: GaussianMixture,
+  x: Tensor,
+  a: number,
+  s: number,
+  perComponent: (c: Component, variance: number, xj: number, j: number) => number,
+): Tensor {
   const d = mixtureDim(mix);
   if (x.ndim !== 2 || x.shape[1] !== d) {
-    throw new Error(`posteriorEps: x must be [n, ${d}] for this mixture, got ${formatShape(x.shape)}`);
+    throw new Error(`posterior mean: x must be [n, ${d}] for this mixture, got ${formatShape(x.shape)}`);
   }
   const n = x.shape[0];
   const variances = mix.map((c) => a * a * c.std * c.std + s * s);
@@ -110,7 +141,7 @@ export function posteriorEps(mix: GaussianMixture, x: Tensor, a: number, s: numb
     for (let j = 0; j < d; j++) {
       let e = 0;
       mix.forEach((c, k) => {
-        e += (logR[k] / total) * ((s * (x.data[i * d + j] - a * c.mean[j])) / variances[k]);
+        e += (logR[k] / total) * perComponent(c, variances[k], x.data[i * d + j], j);
       });
       out[i * d + j] = e;
     }

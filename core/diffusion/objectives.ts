@@ -12,8 +12,9 @@ import { mul } from '../ops/elementwise.ts';
 import { slice } from '../ops/shape.ts';
 import { noGrad, Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
+import { DdpmSchedule, type BetaSchedule } from './ddpm.ts';
 import type { NoiseSchedule } from './schedule.ts';
-import type { Denoiser } from './samplers.ts';
+import { edmLevels, sigmaLevels, type Denoiser, type LevelRule } from './schedulers.ts';
 import { combine, fromPrediction, lossWeight, predictionTarget, type Prediction } from './targets.ts';
 
 export type { Prediction } from './targets.ts';
@@ -112,21 +113,27 @@ export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, draw: Noise
   return mseLoss(net(input, sigma.map(edmTime)), target);
 }
 
+/** A network told integer timesteps, as the toy DDPM nets are: x_t and t -> its output. */
+export type TimestepNet = (xt: Tensor, t: number) => Tensor;
+
 /**
- * The denoiser a DDPM-trained net implies, for any schedule. The samplers work in the coordinates
- * x = x0 + sigma n; the net was trained on x_t = a_t x0 + s_t eps, which is a_t x at sigma = s_t / a_t.
- * So at level sigma the net sees a_t x at the timestep whose sigma_t is nearest (samplers visit the
- * schedule's own levels), and its output is read as `prediction` and turned into x0.
+ * The denoiser a net trained on a schedule implies (the ddpm objective, and the toy DDPM stages): at a
+ * level of the schedule (level.t) the net sees x_t at t, and its output, read as `prediction`, is turned
+ * into x0. A level without t (another schedule's) is met at the timestep whose sigma = s / a is
+ * nearest, with x rescaled to that timestep's a_t.
  */
-export function ddpmDenoiser(net: ImageNet, schedule: NoiseSchedule, prediction: Prediction): Denoiser {
+export function predictionDenoiser(
+  net: TimestepNet,
+  schedule: NoiseSchedule,
+  prediction: Prediction,
+): Denoiser {
   const logSigmas = Array.from({ length: schedule.T }, (_, t) => Math.log(schedule.sigma(t)));
-  return (x, sigma) =>
+  return (x, level) =>
     noGrad(() => {
-      const t = nearestTimestep(logSigmas, Math.log(sigma));
+      const t = level.t ?? nearestTimestep(logSigmas, Math.log(level.s / level.a));
       const [a, s] = [schedule.signal(t), schedule.noise(t)];
-      const xt = combine(a, x, 0, x); // a_t x
-      const out = net(xt, new Array<number>(x.shape[0]).fill(t));
-      return fromPrediction(prediction, out, xt, a, s).x0;
+      const xt = level.a === a ? x : combine(a / level.a, x, 0, x); // a_t x0 + s_t eps
+      return fromPrediction(prediction, net(xt, t), xt, a, s).x0;
     });
 }
 
@@ -138,12 +145,74 @@ function nearestTimestep(logSigmas: number[], logSigma: number): number {
   return best;
 }
 
-/** The denoiser of an EDM-trained net: D(x, sigma) = c_skip x + c_out net(c_in x, c_noise). */
+/** The denoiser of an EDM-trained net: D(x, sigma) = c_skip x + c_out net(c_in x, c_noise), sigma = s / a. */
 export function edmDenoiser(net: ImageNet, opts: EdmOptions): Denoiser {
-  return (x, sigma) =>
+  return (x, level) =>
     noGrad(() => {
+      const sigma = level.s / level.a;
       const { cSkip, cOut, cIn } = edmScalings(sigma, opts.sigmaData);
-      const out = net(combine(cIn, x, 0, x), new Array<number>(x.shape[0]).fill(edmTime(sigma)));
-      return combine(cSkip, x, cOut, out);
+      const xv = level.a === 1 ? x : combine(1 / level.a, x, 0, x); // x / a = x0 + sigma eps
+      const out = net(combine(cIn, xv, 0, xv), new Array<number>(x.shape[0]).fill(edmTime(sigma)));
+      return combine(cSkip, xv, cOut, out);
     });
+}
+
+/** A DDPM schedule as plain numbers, to rebuild it elsewhere (a worker thread). */
+export type ScheduleSpec = { kind: BetaSchedule; T: number; betaStart: number; betaEnd: number };
+
+export function scheduleOf(spec: ScheduleSpec): DdpmSchedule {
+  // cosine (Nichol & Dhariwal 2021) has no beta_start / beta_end: they apply to linear only
+  return DdpmSchedule.of(spec.kind, spec.T, spec.betaStart, spec.betaEnd);
+}
+
+/**
+ * An image objective as plain numbers. `schedule` is the DDPM schedule: the ddpm objective trains on
+ * it, and the ancestral sampler walks its timesteps under either objective.
+ */
+export type ObjectiveSpec =
+  | { kind: 'ddpm'; schedule: ScheduleSpec; prediction: Prediction; minSnrGamma: number }
+  | ({ kind: 'edm'; schedule: ScheduleSpec } & EdmOptions);
+
+/** A training objective for an image network, and how to sample what it trained. */
+export interface ImageObjective {
+  readonly spec: ObjectiveSpec;
+  /** EDM tells the net a fractional time (c_noise); DDPM integer timesteps. */
+  readonly fractionalTime: boolean;
+  /** The random half of a training step. */
+  draw(x0: Tensor, rng: Rng): NoiseDraw;
+  /** The loss of a batch, given its draw. */
+  loss(net: ImageNet, x0: Tensor, draw: NoiseDraw): Tensor;
+  /** The trained net as a denoiser, for the schedulers. */
+  denoiser(net: ImageNet): Denoiser;
+  /**
+   * The levels a sampler walks, in EDM's coordinates (x = x0 + sigma eps): the ancestral one ('ddpm')
+   * the DDPM schedule's timesteps; the ODE ones ('ode') EDM's levels under EDM, the schedule's under DDPM.
+   */
+  levels(kind: 'ddpm' | 'ode'): LevelRule;
+}
+
+export function makeObjective(spec: ObjectiveSpec): ImageObjective {
+  const schedule = scheduleOf(spec.schedule);
+  if (spec.kind === 'edm') {
+    const opts = { sigmaData: spec.sigmaData, pMean: spec.pMean, pStd: spec.pStd };
+    const [sigmaMin, sigmaMax] = EDM_SIGMA_RANGE;
+    return {
+      spec,
+      fractionalTime: true,
+      draw: (x0, rng) => edmDraw(x0, opts, rng),
+      loss: (net, x0, draw) => edmLoss(net, x0, opts, draw),
+      denoiser: (net) => edmDenoiser(net, opts),
+      levels: (kind) => (kind === 'ddpm' ? sigmaLevels(schedule) : edmLevels({ sigmaMin, sigmaMax })),
+    };
+  }
+  const { prediction, minSnrGamma } = spec;
+  return {
+    spec,
+    fractionalTime: false,
+    draw: (x0, rng) => ddpmDraw(x0, schedule, rng),
+    loss: (net, x0, draw) => ddpmLoss(net, x0, schedule, prediction, draw, { minSnrGamma }),
+    denoiser: (net) =>
+      predictionDenoiser((xt, t) => net(xt, new Array<number>(xt.shape[0]).fill(t)), schedule, prediction),
+    levels: () => sigmaLevels(schedule),
+  };
 }

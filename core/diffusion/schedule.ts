@@ -8,27 +8,19 @@
 //   InterpolationSchedule a = 1 - t/T, s = t/T: a straight line from data to noise, a^2 + s^2 < 1 between
 //   EdmSchedule           a = 1, s = sigma_t: Karras et al.'s "variance exploding" levels
 // Two views tie them together. sigma_t = s_t / a_t is the noise level of x_t / a_t = x0 + sigma_t eps (the
-// coordinates of core/diffusion/samplers.ts), and alphaBar_t = a^2 / (a^2 + s^2) = 1 / (1 + sigma_t^2) is
+// coordinates of core/diffusion/schedulers.ts), and alphaBar_t = a^2 / (a^2 + s^2) = 1 / (1 + sigma_t^2) is
 // the variance-preserving schedule with the same signal-to-noise ratio, SNR = a^2 / s^2 = 1 / sigma^2.
 //
-// Every schedule gets addNoise (the forward jump) and step (one reverse step from a network's output,
-// read as eps, x0 or v) from this base class; DdpmSchedule keeps the reference's own form of the step.
+// Every schedule gets addNoise (the forward jump), its training target and the reading of a network's
+// output (eps, x0 or v) from this base class; the reverse steps are the schedulers' (schedulers.ts),
+// which walk any schedule's timesteps (scheduleLevels).
 import { formatShape } from '../shape.ts';
-import { tensor, Tensor, allocate } from '../tensor.ts';
+import { tensor, Tensor } from '../tensor.ts';
 import { add, mul } from '../ops/elementwise.ts';
 import type { Rng } from '../random.ts';
 import { edmSigmas } from './edm.ts';
 import { noisedMixture, type GaussianMixture } from './mixture.ts';
 import { fromPrediction, predictionTarget, type PerSample, type Prediction } from './targets.ts';
-
-/**
- * The variance of each reverse step, the two choices of Ho et al. (sec. 3.2), diffusers' 'fixed_small'
- * and 'fixed_large': betaTilde_t is right when the data is a single point, beta_t when it is N(0, I).
- */
-export type ReverseVariance = 'betaTilde' | 'beta';
-
-/** How `step` reads the network's output, and which variance it adds (a bare name is short for { variance }). */
-export type StepOptions = { prediction?: Prediction; variance?: ReverseVariance };
 
 export abstract class NoiseSchedule {
   /** For messages and legends, e.g. 'linear 0.0001..0.02'. */
@@ -44,6 +36,14 @@ export abstract class NoiseSchedule {
   abstract signal(t: number): number;
   /** s_t: the standard deviation of the noise in x_t. */
   abstract noise(t: number): number;
+
+  /**
+   * The std of x_{T-1} for data of unit variance, sqrt(a^2 + s^2): what sampling starts from (1 for the
+   * variance-preserving schedules, whose prior is N(0, I)).
+   */
+  get priorStd(): number {
+    return Math.hypot(this.signal(this.T - 1), this.noise(this.T - 1));
+  }
 
   /** sigma_t = s_t / a_t, the noise level of x_t / a_t (Infinity where no signal is left). */
   sigma(t: number): number {
@@ -111,34 +111,6 @@ export abstract class NoiseSchedule {
     return fromPrediction(prediction, output, xt, a, s);
   }
 
-  /**
-   * One ancestral step x_t -> x_{t-1} for a batch all at timestep t: a draw from q(x_{t-1} | x_t, x0)
-   * with x0 the network's estimate. Between two levels the forward process is
-   * x_t = (a_t / a_{t-1}) x_{t-1} + N(0, beta_t) with beta_t = s_t^2 - (a_t / a_{t-1})^2 s_{t-1}^2 (the
-   * "beta" of any schedule), and the posterior (Kingma et al. 2021, eq. 25; eq. 7 of Ho et al.) has
-   *   variance betaTilde_t = beta_t s_{t-1}^2 / s_t^2,
-   *   mean a_{t-1} x0 + sqrt(s_{t-1}^2 - betaTilde_t) eps,
-   * eps being the noise the estimate implies. At t = 0 the step returns the estimate of x0 itself.
-   * Sampling only: the result has no gradient.
-   */
-  step(xt: Tensor, output: Tensor, t: number, rng: Rng, opts: StepOptions | ReverseVariance = {}): Tensor {
-    const { prediction = 'eps', variance = 'betaTilde' } = stepOptions(opts);
-    this.check(t);
-    const { x0, eps } = this.estimate(prediction, checkOutput(xt, output, prediction), xt, t);
-    if (t === 0) return x0;
-    const [a, s] = [this.signal(t), this.noise(t)];
-    const [aPrev, sPrev] = [this.signal(t - 1), this.noise(t - 1)];
-    const beta = s * s - (a / aPrev) ** 2 * sPrev * sPrev;
-    const betaTilde = (beta * sPrev * sPrev) / (s * s);
-    const epsScale = Math.sqrt(Math.max(0, sPrev * sPrev - betaTilde));
-    const sd = Math.sqrt(variance === 'beta' ? beta : betaTilde);
-    const out = allocate(xt.dtype, xt.size);
-    for (let i = 0; i < out.length; i++) {
-      out[i] = aPrev * x0.data[i] + epsScale * eps.data[i] + sd * rng.normal();
-    }
-    return new Tensor(out, xt.shape);
-  }
-
   /** The exact law of x_t for mixture data: means a_t mu_k, variances a_t^2 s_k^2 + s_t^2. */
   marginal(data: GaussianMixture, t: number): GaussianMixture {
     return noisedMixture(data, this.signal(t), this.noise(t));
@@ -157,19 +129,6 @@ export abstract class NoiseSchedule {
     }
     return t;
   }
-}
-
-export function stepOptions(opts: StepOptions | ReverseVariance): StepOptions {
-  return typeof opts === 'string' ? { variance: opts } : opts;
-}
-
-export function checkOutput(xt: Tensor, output: Tensor, prediction: Prediction): Tensor {
-  if (formatShape(xt.shape) !== formatShape(output.shape)) {
-    throw new Error(
-      `step: x_t ${formatShape(xt.shape)} and predicted ${prediction} ${formatShape(output.shape)} differ`,
-    );
-  }
-  return output;
 }
 
 /**

@@ -12,7 +12,6 @@
 //   from v:    x0 = (a x_t - s v) / (a^2 + s^2),  eps = (s x_t + a v) / (a^2 + s^2)
 // (a^2 + s^2 = 1 for the variance-preserving schedules). The three differ in how an error in the
 // output becomes an error in x0 and in eps, which is why they train differently: see lossWeight.
-import { UsageError } from '../cli.ts';
 import { formatShape } from '../shape.ts';
 import { allocate, Tensor } from '../tensor.ts';
 
@@ -28,15 +27,6 @@ export const TARGET_NAMES: Record<Prediction, string> = {
 
 /** One coefficient for the whole batch, or one per sample (per entry of the first axis). */
 export type PerSample = number | ArrayLike<number>;
-
-/** Reads a --prediction flag; anything else is a usage error of `command` naming the choices. */
-export function predictionFlag(value: string, command: string): Prediction {
-  if ((PREDICTIONS as readonly string[]).includes(value)) return value as Prediction;
-  throw new UsageError(
-    `--prediction must be one of ${PREDICTIONS.join(', ')}, got '${value}'`,
-    `usage: npm run ${command} -- --help`,
-  );
-}
 
 /**
  * p x + q y with one (p, q) per sample or one for all, computed in float64 and stored in x's dtype.

@@ -12,9 +12,8 @@
 // one shared array, each worker copies them in, runs its share, and leaves its gradient in its own slot.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { StageConfig } from '../config.ts';
-import { netOf, objectiveOf, type ImageObjective } from '../diffusion/image-sampling.ts';
-import { sliceDraw, type ImageNet, type NoiseDraw } from '../diffusion/objectives.ts';
+import { imageNet } from '../diffusion/image.ts';
+import { sliceDraw, type ImageNet, type ImageObjective, type NoiseDraw } from '../diffusion/objectives.ts';
 import { backendModules, setKernelThreads, sharedDevice, useBackend } from '../kernels/select.ts';
 import { slice } from '../ops/shape.ts';
 import type { UNet } from '../nn/unet.ts';
@@ -40,20 +39,18 @@ export class DataParallel {
   private readonly grads: Float32Array[];
   private readonly pending: (Pending | null)[];
   private readonly net: ImageNet;
-  private readonly objective: ImageObjective;
   private failure: Error | null = null;
 
   private constructor(
     private readonly model: UNet,
-    cfg: StageConfig,
+    private readonly objective: ImageObjective,
     private readonly workers: Worker[],
     shared: { weights: SharedArrayBuffer; grads: SharedArrayBuffer[] },
     /** What runs where, for the log. */
     readonly description: string,
   ) {
     this.params = model.parameters();
-    this.net = netOf(model, cfg);
-    this.objective = objectiveOf(cfg);
+    this.net = imageNet(model, objective);
     this.weights = new Float32Array(shared.weights);
     this.grads = shared.grads.map((b) => new Float32Array(b));
     this.pending = workers.map(() => null);
@@ -65,15 +62,16 @@ export class DataParallel {
   }
 
   /**
-   * Activates `backend` on this thread and on `threads - 1` workers, each holding a copy of `model`.
-   * The cores are shared out: each thread's wasm kernels get cores / threads of them.
+   * Activates `backend` on this thread and on `threads - 1` workers, each holding a copy of `model` and
+   * of `objective` (rebuilt from their plain configs). At most one thread per image of a `batch`. The
+   * cores are shared out: each thread's kernels get cores / threads of them.
    */
   static async start(
     model: UNet,
-    cfg: StageConfig,
-    opts: { threads: number; backend: string },
+    objective: ImageObjective,
+    opts: { threads: number; backend: string; batch: number },
   ): Promise<DataParallel> {
-    const threads = Math.max(1, Math.min(opts.threads, cfg.train_params.batch_size));
+    const threads = Math.max(1, Math.min(opts.threads, opts.batch));
     const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
     if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
     const backend = await useBackend(opts.backend);
@@ -84,7 +82,8 @@ export class DataParallel {
     };
     const workers = shared.grads.map((grads) => {
       const setup: WorkerSetup = {
-        cfg,
+        model: model.config,
+        objective: objective.spec,
         backend: opts.backend,
         backendModules: backendModules(),
         weights: shared.weights,
@@ -102,8 +101,8 @@ export class DataParallel {
     const where =
       threads === 1
         ? '1 thread'
-        : `${threads} data-parallel threads, ${shares(cfg.train_params.batch_size, threads).join(' + ')} images each`;
-    return new DataParallel(model, cfg, workers, shared, `${backend}; ${where}`);
+        : `${threads} data-parallel threads, ${shares(opts.batch, threads).join(' + ')} images each`;
+    return new DataParallel(model, objective, workers, shared, `${backend}; ${where}`);
   }
 
   /**

@@ -5,7 +5,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../random.ts';
 import { Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
-import { netOf, objectiveOf } from '../diffusion/image-sampling.ts';
+import { imageNet } from '../diffusion/image.ts';
+import { makeObjective } from '../diffusion/objectives.ts';
 import { setKernelThreads, useBackend } from '../kernels/select.ts';
 import { copyIn, copyOut, type GradReply, type GradRequest, type WorkerSetup } from './protocol.ts';
 
@@ -20,10 +21,10 @@ try {
   if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
   const backend = await useBackend(setup.backend);
   // initial values do not matter: every step starts by copying the weights in
-  const model = new UNet(setup.cfg.model_params, new Rng(0));
+  const model = new UNet(setup.model, new Rng(0));
   const params = model.parameters();
-  const net = netOf(model, setup.cfg);
-  const objective = objectiveOf(setup.cfg);
+  const objective = makeObjective(setup.objective);
+  const net = imageNet(model, objective);
   const weights = new Float32Array(setup.weights);
   const grads = new Float32Array(setup.grads);
   port.on('message', (req: GradRequest) => {

@@ -1,10 +1,12 @@
 // What the data-parallel thread and its workers say to each other (data-parallel.ts, grad-worker.ts).
-import type { StageConfig } from '../config.ts';
+import type { UNetConfig } from '../nn/unet-config.ts';
+import type { ObjectiveSpec } from '../diffusion/objectives.ts';
 import type { Tensor } from '../tensor.ts';
 
 /** workerData: the model to build, the backend to run it on, and the shared weight and gradient arrays. */
 export type WorkerSetup = {
-  cfg: StageConfig;
+  model: UNetConfig;
+  objective: ObjectiveSpec;
   backend: string;
   /** The modules that register the backends (core/kernels/select.ts backendModules). */
   backendModules: string[];

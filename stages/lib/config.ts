@@ -2,7 +2,8 @@
 // fields, plus the options this project adds (objective, prediction, EDM's constants, schedules).
 // Every field is checked before anything is built, and an error names the field and what it expects.
 import { readFileSync } from 'node:fs';
-import { validateUNetConfig, type UNetConfig } from './nn/unet-config.ts';
+import { validateUNetConfig, type UNetConfig } from '../../core/nn/unet-config.ts';
+import { makeObjective, type ImageObjective, type ObjectiveSpec } from '../../core/diffusion/objectives.ts';
 
 export type DiffusionParams = {
   num_timesteps: number;
@@ -151,7 +152,44 @@ export function validateConfig(raw: unknown): StageConfig {
   return { diffusion_params: diffusion, model_params: model, train_params: train };
 }
 
-export function readConfig(path: string): StageConfig {
+/**
+ * Applies command-line overrides to a parsed config, before it is checked like the file: each is
+ * `section.field=value` (a dotted path; a number indexes a list), the value read as JSON where it parses
+ * (numbers, true/false, [lists]) and as a string otherwise, so `train_params.lr=2e-4` is a number and
+ * `train_params.ema_warmup=none` a string.
+ */
+export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
+  const root = structuredClone(raw) as Record<string, unknown>;
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    const path = eq > 0 ? set.slice(0, eq).split('.') : [];
+    if (path.length < 2 || path.some((k) => k === '')) {
+      throw new ConfigError(`--set '${set}': expects section.field=value, e.g. train_params.lr=2e-4`);
+    }
+    const text = set.slice(eq + 1);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text;
+    }
+    let node: unknown = root;
+    for (const [i, key] of path.slice(0, -1).entries()) {
+      const next = (node as Record<string, unknown>)[key];
+      if (typeof next !== 'object' || next === null) {
+        throw new ConfigError(
+          `--set '${set}': the config has no ${path.slice(0, i + 1).join('.')} to set a field in`,
+        );
+      }
+      node = next;
+    }
+    (node as Record<string, unknown>)[path[path.length - 1]] = value;
+  }
+  return root;
+}
+
+/** Reads, overrides (see applyOverrides) and checks a config file. */
+export function readConfig(path: string, sets: readonly string[] = []): StageConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -166,5 +204,29 @@ export function readConfig(path: string): StageConfig {
   } catch (e) {
     throw new ConfigError(`config: ${path} is not valid JSON: ${(e as Error).message}`);
   }
-  return validateConfig(raw);
+  if (typeof raw !== 'object' || raw === null) throw new ConfigError('config: must be a JSON object');
+  return validateConfig(applyOverrides(raw, sets));
+}
+
+/**
+ * The one place where a config becomes the maths' objects: the objective (and its DDPM schedule) as
+ * plain numbers. core/diffusion/ never sees the config itself.
+ */
+export function objectiveSpec(cfg: StageConfig): ObjectiveSpec {
+  const d = cfg.diffusion_params;
+  const schedule = {
+    kind: d.beta_schedule,
+    T: d.num_timesteps,
+    betaStart: d.beta_start,
+    betaEnd: d.beta_end,
+  };
+  if (d.objective === 'edm') {
+    return { kind: 'edm', schedule, sigmaData: d.sigma_data, pMean: d.p_mean, pStd: d.p_std };
+  }
+  return { kind: 'ddpm', schedule, prediction: d.prediction, minSnrGamma: d.min_snr_gamma };
+}
+
+/** The config's training objective. */
+export function objectiveOf(cfg: StageConfig): ImageObjective {
+  return makeObjective(objectiveSpec(cfg));
 }

@@ -6,13 +6,17 @@ export type FlagSpec =
   | { type: 'int'; default: number; help: string; min?: number }
   | { type: 'float'; default: number; help: string; min?: number }
   | { type: 'string'; default: string; help: string }
-  | { type: 'boolean'; help: string };
+  | { type: 'boolean'; help: string }
+  /** A flag that may be given several times, each with a value (default: none). */
+  | { type: 'list'; help: string; placeholder?: string };
 
 type FlagValue<S extends FlagSpec> = S extends { type: 'boolean' }
   ? boolean
   : S extends { type: 'string' }
     ? string
-    : number;
+    : S extends { type: 'list' }
+      ? string[]
+      : number;
 export type Flags<T extends Record<string, FlagSpec>> = { [K in keyof T]: FlagValue<T[K]> };
 
 /** An error in how the program was called: printed with the usage line, exit code 2. */
@@ -27,9 +31,11 @@ export class UsageError extends Error {
 
 /** `operands` names the positional arguments in the usage line ('DIR'); '' when the program takes none. */
 export function usageLine(command: string, spec: Record<string, FlagSpec>, operands = ''): string {
-  const parts = Object.entries(spec).map(([name, s]) =>
-    s.type === 'boolean' ? `[--${name}]` : `[--${name} ${s.type === 'string' ? 'VALUE' : 'N'}]`,
-  );
+  const parts = Object.entries(spec).map(([name, s]) => {
+    if (s.type === 'boolean') return `[--${name}]`;
+    if (s.type === 'list') return `[--${name} ${s.placeholder ?? 'VALUE'} ...]`;
+    return `[--${name} ${s.type === 'string' ? 'VALUE' : 'N'}]`;
+  });
   // a subcommand ('stage:mnist -- sample') already carries npm's separator
   const separator = command.includes(' -- ') ? ' ' : ' -- ';
   return `usage: npm run ${command}${separator}${[operands, ...parts].filter(Boolean).join(' ')}`;
@@ -37,7 +43,8 @@ export function usageLine(command: string, spec: Record<string, FlagSpec>, opera
 
 export function helpText(command: string, spec: Record<string, FlagSpec>, operands = ''): string {
   const rows = Object.entries(spec).map(([name, s]) => {
-    const def = s.type === 'boolean' || s.default === '' ? '' : ` (default ${s.default})`;
+    const def =
+      s.type === 'boolean' || s.type === 'list' || s.default === '' ? '' : ` (default ${s.default})`;
     return `  --${name.padEnd(10)} ${s.help}${def}`;
   });
   return [usageLine(command, spec, operands), '', ...rows, '  --help       show this message'].join('\n');
@@ -53,9 +60,11 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
   argv: string[] = process.argv.slice(2),
   operands = '',
 ): Flags<T> & { positionals: string[] } {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    help: { type: 'boolean' },
+  };
   for (const [name, s] of Object.entries(spec))
-    options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string' };
+    options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string', multiple: s.type === 'list' };
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -72,13 +81,14 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
     console.log(helpText(command, spec, operands));
     process.exit(0);
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const out: Record<string, string | number | boolean | string[]> = { positionals: parsed.positionals };
   const bad = (msg: string) => new UsageError(msg, usageLine(command, spec, operands));
   if (!operands && parsed.positionals.length > 0) throw bad(`unexpected argument '${parsed.positionals[0]}'`);
   for (const [name, s] of Object.entries(spec)) {
     const raw = values[name];
     if (s.type === 'boolean') out[name] = raw === true;
+    else if (s.type === 'list') out[name] = (raw as string[] | undefined) ?? [];
     else if (raw === undefined) out[name] = s.default;
     else if (s.type === 'string') out[name] = raw as string;
     else {

@@ -2,25 +2,9 @@
 // the seeded random source and the output folder.
 import { parseFlags, type FlagSpec, type Flags } from './cli.ts';
 import { OutputDir } from './output.ts';
-import { Rng } from './random.ts';
-import { backendChoices, useBackend } from './kernels/select.ts';
-// the programs' backends register themselves on import; ts is always there
-import './kernels/wasm/index.ts';
-import '../gpu/index.ts';
-
-/** The backend a program uses unless --backend says otherwise: DIFFUSION_BACKEND, else auto. */
-export function defaultBackend(): string {
-  return process.env.DIFFUSION_BACKEND ?? 'auto';
-}
-
-/** The --backend flag every program takes. */
-export const BACKEND_FLAG = {
-  backend: {
-    type: 'string',
-    default: defaultBackend(),
-    help: `kernels: ${backendChoices().join('|')} (or DIFFUSION_BACKEND)`,
-  },
-} as const satisfies Record<string, FlagSpec>;
+import { Rng } from '../../core/random.ts';
+import { useBackend } from '../../core/kernels/select.ts';
+import { BACKEND_FLAG } from './flags.ts';
 
 export async function stageSetup<T extends Record<string, FlagSpec>>(
   command: string,

@@ -1,0 +1,93 @@
+// Drawing images from a trained UNet: the objective says how the net becomes a denoiser and which levels
+// each sampler walks; a scheduler (core/diffusion/schedulers.ts) does the stepping, in batches.
+import type { Rng } from '../random.ts';
+import type { Tensor } from '../tensor.ts';
+import type { UNet } from '../nn/unet.ts';
+import type { ImageNet, ImageObjective } from './objectives.ts';
+import {
+  AncestralScheduler,
+  DdimScheduler,
+  HeunScheduler,
+  sampleLoop,
+  type Denoiser,
+  type Scheduler,
+} from './schedulers.ts';
+
+export const IMAGE_SAMPLERS = ['ddim', 'ddpm', 'heun'] as const;
+export type ImageSampler = (typeof IMAGE_SAMPLERS)[number];
+
+/** The UNet as its objective trains and samples it: EDM tells it a fractional time (c_noise), DDPM integer t. */
+export function imageNet(unet: UNet, objective: ImageObjective): ImageNet {
+  const fractionalTime = objective.fractionalTime;
+  return (x, t) => unet.forward(x, t, { fractionalTime });
+}
+
+/**
+ * The scheduler a sampler name stands for, its levels set: DDIM or Heun in `steps` steps on the
+ * objective's ODE levels, or the ancestral sampler through every timestep of the DDPM schedule.
+ */
+export function imageScheduler(objective: ImageObjective, sampler: ImageSampler, steps: number): Scheduler {
+  if (sampler === 'ddpm') {
+    return new AncestralScheduler(objective.levels('ddpm')).setTimesteps(objective.spec.schedule.T);
+  }
+  const Kind = sampler === 'heun' ? HeunScheduler : DdimScheduler;
+  return new Kind(objective.levels('ode')).setTimesteps(steps);
+}
+
+export type ImageSnapshot = { at: number; xt: Float32Array; x0: Float32Array };
+
+/**
+ * Draws `count` images of `shape` [channels, height, width], `batch` at a time, and maps them from the
+ * data's [-1, 1] to [0, 1]. `keep` lists levels (indices into scheduler.levels) at which to keep the
+ * samples x_t, seen as the variance-preserving x_t = x / sqrt(a^2 + s^2) (DDPM's own), and the estimate
+ * of x0 made there; at the last level the estimate is the sample. `onStep` is called after every step.
+ */
+export function sampleImages(
+  denoise: Denoiser,
+  scheduler: Scheduler,
+  opts: {
+    count: number;
+    shape: readonly [number, number, number];
+    rng: Rng;
+    batch?: number;
+    keep?: number[];
+    onStep?: () => void;
+  },
+): { images: Float32Array; snapshots: ImageSnapshot[] } {
+  const { count, shape, rng, batch = 100 } = opts;
+  const perImage = shape[0] * shape[1] * shape[2];
+  const images = new Float32Array(count * perImage);
+  const last = scheduler.levels.length - 1;
+  const snapshots = (opts.keep ?? []).map((at) => ({
+    at,
+    xt: new Float32Array(images.length),
+    x0: new Float32Array(images.length),
+  }));
+  const vp = (i: number) => {
+    const { a, s } = scheduler.levels[i];
+    return Math.sqrt(a * a + s * s);
+  };
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const xStart = scheduler.initNoise([n, ...shape], rng);
+    for (const snap of snapshots) if (snap.at === 0) snap.xt.set(toUnit(xStart, vp(0)), start * perImage);
+    // after step i, x0 was estimated at level i and x is at level i + 1
+    const out = sampleLoop(scheduler, denoise, xStart, rng, (i, x, x0) => {
+      opts.onStep?.();
+      for (const snap of snapshots) {
+        if (snap.at === i + 1) snap.xt.set(toUnit(x, vp(i + 1)), start * perImage);
+        if (snap.at === i) snap.x0.set(toUnit(x0, 1), start * perImage);
+      }
+    });
+    images.set(toUnit(out, 1), start * perImage);
+    for (const snap of snapshots)
+      if (snap.at === last)
+        snap.x0.set(images.subarray(start * perImage, (start + n) * perImage), start * perImage);
+  }
+  return { images, snapshots };
+}
+
+/** Images in [-1, 1] (divided by `scale` first, to bring a noisy sample to DDPM's x_t) -> [0, 1], clamped. */
+export function toUnit(x: Tensor, scale: number): Float32Array {
+  return Float32Array.from(x.data, (v) => Math.min(1, Math.max(0, (v / scale + 1) / 2)));
+}

@@ -1,0 +1,65 @@
+// The flags of stage:mnist's three commands, declared once; each command takes a subset.
+import type { FlagSpec, Flags } from '../lib/cli.ts';
+import { BACKEND_FLAG } from '../lib/flags.ts';
+
+const FLAGS = {
+  config: { type: 'string', default: 'stages/mnist/default.json', help: 'training config (JSON)' },
+  set: {
+    type: 'list',
+    placeholder: 'SECTION.FIELD=VALUE',
+    help: 'override a config field, e.g. --set train_params.lr=2e-4 (repeatable; checked like the file)',
+  },
+  checkpoint: {
+    type: 'string',
+    default: 'stages/mnist/default.safetensors',
+    help: 'checkpoint to sample from',
+  },
+  out: { type: 'string', default: 'out/mnist', help: 'folder for the checkpoint, log, samples and scores' },
+  seed: { type: 'int', default: 0, help: 'random seed' },
+  fresh: { type: 'boolean', help: 'ignore an existing checkpoint and start over' },
+  minutes: {
+    type: 'float',
+    default: 0,
+    min: 0,
+    help: 'stop after this many minutes of training (0: run num_steps)',
+  },
+  'snapshot-minutes': {
+    type: 'float',
+    default: 0,
+    min: 0,
+    help: 'also keep an EMA snapshot every N minutes',
+  },
+  'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
+  threads: {
+    type: 'int',
+    default: 0,
+    min: 0,
+    help: 'threads that split each batch (0: one per core, at most 4; 1 on the gpu backend)',
+  },
+  n: { type: 'int', default: 100, min: 1, help: 'number of samples' },
+  steps: { type: 'int', default: 50, min: 1, help: 'sampler steps (ddim, heun)' },
+  sampler: { type: 'string', default: 'ddim', help: 'ddim | ddpm | heun' },
+  'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
+  quiet: { type: 'boolean', help: 'no progress bar' },
+  ...BACKEND_FLAG,
+} as const satisfies Record<string, FlagSpec>;
+
+/** The flags of one command: a subset of FLAGS, in their declared order. */
+function pick<K extends keyof typeof FLAGS>(...names: K[]): Pick<typeof FLAGS, K> {
+  return Object.fromEntries(names.map((k) => [k, FLAGS[k]])) as Pick<typeof FLAGS, K>;
+}
+
+export const TRAIN_FLAGS = pick(
+  ...(['config', 'set', 'out', 'seed', 'fresh', 'minutes', 'snapshot-minutes', 'no-sample'] as const),
+  ...(['quiet', 'backend', 'threads'] as const),
+);
+export const SAMPLE_FLAGS = {
+  ...pick('checkpoint', 'n', 'steps', 'sampler', 'seed', 'clip-x0'),
+  out: { ...FLAGS.out, default: 'out/mnist-samples', help: 'output folder' },
+  ...pick('quiet', 'backend'),
+} as const;
+export const JUDGE_FLAGS = pick('backend');
+
+export type TrainFlags = Flags<typeof TRAIN_FLAGS>;
+export type SampleFlags = Flags<typeof SAMPLE_FLAGS>;
+export type JudgeFlags = Flags<typeof JUDGE_FLAGS> & { positionals: string[] };

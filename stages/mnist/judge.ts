@@ -1,0 +1,43 @@
+// `npm run stage:mnist -- judge DIR`: scores DIR/samples.safetensors with the judge (core/eval/judge.ts),
+// trained by `npm run judge:train` and committed as stages/mnist/judge.safetensors.
+import { join } from 'node:path';
+import { mnistSplit } from '../../core/data/mnist.ts';
+import { judgeSamples, loadJudge, type JudgeScores } from '../../core/eval/judge.ts';
+import { readSafetensors } from '../../core/io/safetensors.ts';
+import { useBackend } from '../../core/kernels/select.ts';
+import { usageLine, UsageError } from '../lib/cli.ts';
+import { OutputDir } from '../lib/output.ts';
+import { JUDGE_FLAGS, type JudgeFlags } from './flags.ts';
+
+export const JUDGE = 'stages/mnist/judge.safetensors';
+
+/** The judge's scores of `count` images [count, 1, 28, 28] in [0, 1], against the 2,000 held-out digits. */
+export function judgeImages(images: Float32Array, count: number): JudgeScores {
+  const { test } = mnistSplit();
+  const { judge, real } = loadJudge(JUDGE, test);
+  return judgeSamples(judge, images, count, real);
+}
+
+export const formatScores = (s: JudgeScores) =>
+  `confident ${s.confident.toFixed(3)} | class entropy ${s.entropy.toFixed(3)} | MNIST-FID ${s.fid.toFixed(1)} (${s.samples} samples)`;
+
+export async function judge(flags: JudgeFlags): Promise<void> {
+  if (flags.positionals.length !== 1) {
+    const got = flags.positionals.length;
+    throw new UsageError(
+      `judge needs one folder holding samples.safetensors, got ${got} argument${got === 1 ? '' : 's'}`,
+      usageLine('stage:mnist -- judge', JUDGE_FLAGS, 'DIR'),
+    );
+  }
+  const dir = flags.positionals[0];
+  const path = join(dir, 'samples.safetensors');
+  const samples = readSafetensors(path).tensors.get('samples');
+  const [, c, h, w] = samples?.shape ?? [];
+  if (!samples || samples.ndim !== 4 || c !== 1 || h !== 28 || w !== 28) {
+    throw new Error(`${path}: needs a tensor 'samples' of shape [N, 1, 28, 28]`);
+  }
+  await useBackend(flags.backend); // the judge's features of 2,000 real digits are most of the work
+  const scores = judgeImages(samples.data as Float32Array, samples.shape[0]);
+  new OutputDir(dir).writeJson('scores.json', scores);
+  console.log(formatScores(scores));
+}
