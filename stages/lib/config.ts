@@ -131,7 +131,9 @@ function section<T>(
 
 /** Checks a parsed config; throws a ConfigError naming the first bad field. */
 export function validateConfig(raw: unknown): StageConfig {
-  if (typeof raw !== 'object' || raw === null) throw new ConfigError('config: must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError('config: must be a JSON object');
+  }
   const obj = raw as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (!['diffusion_params', 'model_params', 'train_params', 'dataset_params'].includes(key)) {
@@ -204,7 +206,9 @@ export function readConfig(path: string, sets: readonly string[] = []): StageCon
   } catch (e) {
     throw new ConfigError(`config: ${path} is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof raw !== 'object' || raw === null) throw new ConfigError('config: must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`config: ${path} must hold a JSON object`);
+  }
   return validateConfig(applyOverrides(raw, sets));
 }
 

@@ -1,0 +1,22 @@
+// The bench in smoke mode: every backend completes every figure and reports a positive number.
+// (Speed itself is judged by `npm run bench`, never by a timed test.)
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+
+test('npm run bench -- --smoke --json: every backend reports a positive figure for every bench', () => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json'], {
+    encoding: 'utf8',
+  });
+  assert.is(run.status, 0, run.stderr);
+  const rows = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { bench: string; backend: string; value: number });
+  const backends = new Set(rows.map((r) => r.backend));
+  assert.equal([...backends].sort(), ['gpu', 'gpu-async', 'ts', 'wasm']);
+  for (const r of rows) assert.ok(r.value > 0, `${r.bench} on ${r.backend}: ${r.value}`);
+  assert.ok(rows.some((r) => r.bench.startsWith('conv3x3') && r.bench.endsWith('bwd')));
+});
+
+test.run();

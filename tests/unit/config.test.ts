@@ -1,0 +1,98 @@
+// The image stage's config: every field checked before anything is built, and command-line overrides
+// (--set section.field=value) typed and checked exactly like the file.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyOverrides, ConfigError, readConfig, validateConfig } from '../../stages/lib/config.ts';
+
+const TINY = 'stages/mnist/tiny.json';
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('--set reads numbers, booleans and lists as JSON and anything else as a string, at any depth', () => {
+  const cfg = readConfig(TINY, [
+    'train_params.lr=2e-4',
+    'train_params.ema_warmup=none',
+    'diffusion_params.p_mean=-1.2',
+    'model_params.down_channels=[8,32]',
+    'model_params.mid_channels.0=32',
+    'model_params.attn=[true]',
+  ]);
+  assert.is(cfg.train_params.lr, 2e-4);
+  assert.is(cfg.train_params.ema_warmup, 'none');
+  assert.is(cfg.diffusion_params.p_mean, -1.2);
+  assert.equal(cfg.model_params.down_channels, [8, 32]);
+  assert.equal(cfg.model_params.mid_channels, [32, 8]);
+  assert.equal(cfg.model_params.attn, [true]);
+  // the file's own values, where nothing overrides them; the parsed file itself is left alone
+  assert.is(cfg.train_params.batch_size, 8);
+  const raw = { train_params: { lr: 1 } };
+  applyOverrides(raw, ['train_params.lr=2']);
+  assert.is(raw.train_params.lr, 1);
+});
+
+test('a bad --set is refused with one message naming the override or the field', () => {
+  const cases: [string[], string | RegExp][] = [
+    [['lr=2e-4'], "--set 'lr=2e-4': expects section.field=value, e.g. train_params.lr=2e-4"],
+    [['train_params.lr'], "--set 'train_params.lr': expects section.field=value, e.g. train_params.lr=2e-4"],
+    [['train_params..lr=1'], /^--set 'train_params\.\.lr=1': expects section\.field=value/],
+    [['optimizer.lr=1'], "--set 'optimizer.lr=1': the config has no optimizer to set a field in"],
+    [
+      ['train_params.lr.x=1'],
+      "--set 'train_params.lr.x=1': the config has no train_params.lr to set a field in",
+    ],
+    [['train_params.lr=fast'], 'config: train_params.lr must be a number, got "fast"'],
+    [['train_params.learning_rate=1'], 'config: unknown field train_params.learning_rate'],
+    [
+      ['train_params.sampler=euler'],
+      "config: train_params.sampler must be one of ddim, ddpm, heun; got 'euler'",
+    ],
+    [
+      ['model_params.num_heads=3'],
+      /^config: model_params: num_heads = 3 does not divide the 8 channels of the attention in mids\.0$/,
+    ],
+  ];
+  for (const [sets, message] of cases) {
+    const got = errorOf(() => readConfig(TINY, sets));
+    if (typeof message === 'string') assert.is(got, message);
+    else assert.match(got, message);
+  }
+});
+
+test('a config file that cannot be read, parsed or checked names the file or the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  writeFileSync(join(dir, 'broken.json'), '{ "train_params": ');
+  writeFileSync(join(dir, 'list.json'), '[1, 2]');
+  assert.match(
+    errorOf(() => readConfig(join(dir, 'missing.json'))),
+    /^config: cannot read .*missing\.json: ENOENT$/,
+  );
+  assert.match(
+    errorOf(() => readConfig(join(dir, 'broken.json'))),
+    /^config: .*broken\.json is not valid JSON/,
+  );
+  assert.match(
+    errorOf(() => readConfig(join(dir, 'list.json'))),
+    /^config: .*list\.json must hold a JSON object$/,
+  );
+  assert.is(
+    errorOf(() => validateConfig([])),
+    'config: must be a JSON object',
+  );
+  assert.is(
+    errorOf(() => validateConfig({ extra: {} })),
+    "config: unknown section 'extra'",
+  );
+});
+
+test.run();

@@ -1,0 +1,283 @@
+// Every registered backend's kernels against a plain float64 triple loop, on odd shapes and every
+// transpose/accumulate combination.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Rng } from '../../core/index.ts';
+import { listBackends, backendKernels } from '../../core/kernels/registry.ts';
+import '../../core/kernels/ts.ts';
+import '../../core/kernels/wasm/index.ts';
+import '../../gpu/backend.ts';
+
+function naiveGemm(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  tA: boolean,
+  tB: boolean,
+) {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++)
+        s += (tA ? a[p * m + i] : a[i * k + p]) * (tB ? b[j * k + p] : b[p * n + j]);
+      c[i * n + j] = s;
+    }
+  return c;
+}
+
+const shapes = [
+  [1, 1, 1],
+  [4, 4, 4],
+  [5, 7, 3],
+  [17, 33, 9],
+  [32, 1, 32],
+  [3, 64, 65],
+  [64, 70, 129],
+  [130, 600, 520], // several depth blocks and column blocks, two threads
+  [9, 1100, 33],
+];
+
+for (const backend of listBackends()) {
+  const gemm = backendKernels(backend).gemm;
+  if (!gemm) continue;
+  test(`${backend} gemm equals the triple loop on odd shapes, all transposes, with and without accumulate`, () => {
+    const rng = new Rng(11);
+    for (const [m, n, k] of shapes) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const a = rng.randn([m * k]).data as Float32Array;
+          const b = rng.randn([k * n]).data as Float32Array;
+          const c0 = rng.randn([m * n]).data as Float32Array;
+          const ref = naiveGemm(a, b, m, n, k, transA, transB);
+          for (const accumulate of [false, true]) {
+            const c = c0.slice();
+            gemm({ a, b, c, m, n, k, transA, transB, accumulate });
+            for (let i = 0; i < m * n; i++) {
+              const want = ref[i] + (accumulate ? c0[i] : 0);
+              const tol = 1e-5 * Math.sqrt(k) * (1 + Math.abs(want));
+              assert.ok(
+                Math.abs(c[i] - want) < tol,
+                `${m}x${n}x${k} tA=${transA} tB=${transB} acc=${accumulate} [${i}]: ${c[i]} vs ${want}`,
+              );
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+const geometries = [
+  {
+    batch: 2,
+    channels: 3,
+    height: 7,
+    width: 9,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padH: 1,
+    padW: 1,
+    cout: 5,
+  },
+  {
+    batch: 3,
+    channels: 4,
+    height: 8,
+    width: 8,
+    kh: 4,
+    kw: 4,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+    cout: 6,
+  },
+  {
+    batch: 1,
+    channels: 2,
+    height: 5,
+    width: 6,
+    kh: 2,
+    kw: 3,
+    strideH: 1,
+    strideW: 2,
+    padH: 0,
+    padW: 2,
+    cout: 3,
+  },
+  {
+    batch: 4,
+    channels: 8,
+    height: 6,
+    width: 6,
+    kh: 1,
+    kw: 1,
+    strideH: 1,
+    strideW: 1,
+    padH: 0,
+    padW: 0,
+    cout: 9,
+  },
+  {
+    batch: 2,
+    channels: 17,
+    height: 14,
+    width: 14,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padH: 1,
+    padW: 1,
+    cout: 33,
+  },
+].map((g) => ({
+  ...g,
+  outH: Math.floor((g.height + 2 * g.padH - g.kh) / g.strideH) + 1,
+  outW: Math.floor((g.width + 2 * g.padW - g.kw) / g.strideW) + 1,
+}));
+
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  if (!own.conv2dForward || backend === 'ts') continue;
+  const ref = backendKernels('ts');
+  test(`${backend} conv2d forward, backward-filter and backward-input equal the ts kernels`, () => {
+    const rng = new Rng(5);
+    for (const g of geometries) {
+      const K = g.channels * g.kh * g.kw;
+      const N = g.batch * g.outH * g.outW;
+      const x = rng.randn([g.batch * g.channels * g.height * g.width]).data as Float32Array;
+      const w = rng.randn([g.cout * K]).data as Float32Array;
+      const gy = rng.randn([g.cout * N]).data as Float32Array;
+      const gx0 = rng.randn([x.length]).data as Float32Array;
+      const close = (got: Float32Array, want: Float32Array, what: string) => {
+        for (let i = 0; i < want.length; i++) {
+          assert.ok(
+            Math.abs(got[i] - want[i]) < 1e-4 * (1 + Math.abs(want[i])),
+            `${what} ${JSON.stringify(g)} [${i}]: ${got[i]} vs ${want[i]}`,
+          );
+        }
+      };
+      const [out, outRef] = [new Float32Array(g.cout * N), new Float32Array(g.cout * N)];
+      own.conv2dForward?.({ ...g, x, w, out });
+      ref.conv2dForward?.({ ...g, x, w, out: outRef });
+      close(out, outRef, 'forward');
+      const [gw, gwRef] = [new Float32Array(g.cout * K), new Float32Array(g.cout * K)];
+      own.conv2dBackwardFilter?.({ ...g, x, gy, gw });
+      ref.conv2dBackwardFilter?.({ ...g, x, gy, gw: gwRef });
+      close(gw, gwRef, 'backward filter');
+      const [gx, gxRef] = [gx0.slice(), gx0.slice()]; // accumulates into what is there
+      own.conv2dBackwardInput?.({ ...g, w, gy, gx });
+      ref.conv2dBackwardInput?.({ ...g, w, gy, gx: gxRef });
+      close(gx, gxRef, 'backward input');
+    }
+  });
+}
+
+/**
+ * Element by element, absolute-or-relative: |got - want| < 1e-6 scale + 1e-5 |want| (backward outputs
+ * can be tiny differences of larger terms; `scale` is the size of those terms).
+ */
+function close(got: Float32Array, want: Float32Array, scale: number, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(
+      Math.abs(got[i] - want[i]) < 1e-6 * scale + 1e-5 * Math.abs(want[i]),
+      `${what}[${i}]: ${got[i]} vs ${want[i]}`,
+    );
+  }
+}
+
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  const ref = backendKernels('ts');
+  if (backend === 'ts' || !own.softmaxForward || !own.siluForward) continue;
+  test(`${backend} softmax and SiLU (forward and backward) equal the ts kernels`, () => {
+    const rng = new Rng(9);
+    for (const [rows, cols] of [
+      [1, 1],
+      [3, 7],
+      [5, 196],
+      [33, 49],
+      [700, 5],
+    ]) {
+      const x = rng.randn([rows * cols], { std: 4 }).data as Float32Array;
+      const gy = rng.randn([rows * cols]).data as Float32Array;
+      const [a, b] = [new Float32Array(rows * cols), new Float32Array(rows * cols)];
+      own.softmaxForward?.({ x, out: a, rows, cols });
+      ref.softmaxForward?.({ x, out: b, rows, cols });
+      close(a, b, 1, `softmax ${rows}x${cols}`);
+      const [c, d] = [new Float32Array(rows * cols), new Float32Array(rows * cols)];
+      own.softmaxBackward?.({ y: b, gy, gx: c, rows, cols });
+      ref.softmaxBackward?.({ y: b, gy, gx: d, rows, cols });
+      close(c, d, 4, `softmax backward ${rows}x${cols}`);
+    }
+    for (const n of [1, 3, 4, 17, 100003]) {
+      const x = rng.randn([n], { std: 5 }).data as Float32Array;
+      const g = rng.randn([n]).data as Float32Array;
+      const [a, b, c, d] = [0, 1, 2, 3].map(() => new Float32Array(n));
+      own.siluForward?.({ x, out: a });
+      ref.siluForward?.({ x, out: b });
+      close(a, b, 10, `silu ${n}`);
+      own.siluBackward?.({ x, g, gx: c });
+      ref.siluBackward?.({ x, g, gx: d });
+      close(c, d, 4, `silu backward ${n}`);
+    }
+  });
+}
+
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  const ref = backendKernels('ts');
+  if (backend === 'ts' || !own.groupNormForward || !own.groupNormBackward) continue;
+  test(`${backend} GroupNorm (forward and backward) equals the ts kernels`, () => {
+    const rng = new Rng(11);
+    // spatial sizes with and without a tail of fewer than 4; a mean far from 0 (offset 50) tests the
+    // centring; affine or not
+    for (const [batch, channels, spatial, groups, offset, affine] of [
+      [1, 1, 1, 1, 0, true],
+      [2, 4, 7, 2, 0, false],
+      [3, 16, 49, 8, 50, true],
+      [2, 32, 196, 8, 0, true],
+      [1, 8, 5, 8, 3, true],
+    ] as const) {
+      const n = batch * channels * spatial;
+      const x = rng.randn([n], { std: 2 }).data as Float32Array;
+      for (let i = 0; i < n; i++) x[i] += offset;
+      const gy = rng.randn([n]).data as Float32Array;
+      const weight = affine ? (rng.randn([channels]).data as Float32Array) : null;
+      const bias = affine ? (rng.randn([channels]).data as Float32Array) : null;
+      const dims = { batch, channels, spatial, groups, eps: 1e-5 };
+      const [outA, outB] = [new Float32Array(n), new Float32Array(n)];
+      const stats = () => [new Float32Array(batch * groups), new Float32Array(batch * groups)];
+      const [meanA, rstdA] = stats();
+      const [meanB, rstdB] = stats();
+      const what = `${batch}x${channels}x${spatial}/${groups}${offset ? ` + ${offset}` : ''}`;
+      // x is float32: an offset makes every x - mu lose float32 digits of |x| before any kernel runs
+      const big = 1 + offset;
+      own.groupNormForward?.({ ...dims, x, weight, bias, out: outA, mean: meanA, rstd: rstdA });
+      ref.groupNormForward?.({ ...dims, x, weight, bias, out: outB, mean: meanB, rstd: rstdB });
+      close(outA, outB, big, `groupNorm ${what}`);
+      close(meanA, meanB, big, `mean ${what}`);
+      close(rstdA, rstdB, 1, `rstd ${what}`);
+      const grads = () =>
+        [new Float32Array(n), affine ? new Float32Array(channels) : null, affine ? new Float32Array(channels) : null] as const; // prettier-ignore
+      const [gxA, gwA, gbA] = grads();
+      const [gxB, gwB, gbB] = grads();
+      const back = { ...dims, x, gy, weight, mean: meanB, rstd: rstdB };
+      own.groupNormBackward?.({ ...back, gx: gxA, gWeight: gwA, gBias: gbA });
+      ref.groupNormBackward?.({ ...back, gx: gxB, gWeight: gwB, gBias: gbB });
+      close(gxA, gxB, 4 * big, `groupNorm backward ${what}`);
+      if (gwA && gwB && gbA && gbB) {
+        close(gwA, gwB, Math.sqrt(n) * big, `gWeight ${what}`);
+        close(gbA, gbB, Math.sqrt(n), `gBias ${what}`);
+      }
+    }
+  });
+}
+
+test.run();
