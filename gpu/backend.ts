@@ -2,7 +2,7 @@
 // headlessgl or webgl2 where a GL context exists, else its WebAssembly (SIMD) backend, else plain
 // JavaScript; DIFFUSION_GPU_MODE forces one (cpu, webasm, webgl2, headlessgl, gpu). The autograd engine
 // is synchronous, so this backend never uses the Promise-returning modes (async, webgpu): on this
-// machine their threads did not repay the extra copies (see README, "Backends"), and WebGPU has no
+// machine their threads did not repay the extra copies (see docs/performance.md), and WebGPU has no
 // synchronous readback at all.
 import { GPU } from 'gpu.js';
 import { registerBackend } from '../core/kernels/registry.ts';

@@ -1,7 +1,7 @@
 // Networks for data made of Gaussian spikes of one width sigma_data (the four-spike toy data): they
 // guess the centre of the spike a noisy point came from, from an input on which the border between two
 // spikes keeps its place and width at every noise level. stage:multimodal and stage:ddpm-multimodal use
-// them; the plain networks of nets.ts left samples stranded between the spikes (see the README).
+// them; the plain networks of nets.ts left samples stranded between the spikes (see docs/toys.md).
 import { add, div, log, mul, square, sub } from '../ops/elementwise.ts';
 import { concat } from '../ops/shape.ts';
 import { Module } from '../nn/module.ts';
