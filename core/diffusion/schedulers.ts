@@ -138,8 +138,9 @@ const scaled = (x: Tensor, k: number) => (k === 1 ? x : combine(k, x, 0, x));
  */
 export class DdimScheduler extends Scheduler {
   step(denoise: Denoiser, x: Tensor, i: number): StepResult {
-    const [{ a, s }, next] = this.pair(i);
-    const x0 = denoise(x, this.levels[i]);
+    const [level, next] = this.pair(i);
+    const { a, s } = level;
+    const x0 = denoise(x, level);
     const r = next.s / s;
     return { prevSample: combine(r, x, next.a - a * r, x0), x0 };
   }
@@ -152,9 +153,10 @@ export class DdimScheduler extends Scheduler {
  */
 export class HeunScheduler extends Scheduler {
   step(denoise: Denoiser, x: Tensor, i: number): StepResult {
-    const [{ a, s }, next] = this.pair(i);
+    const [level, next] = this.pair(i);
+    const { a, s } = level;
     const [sigma, sigmaNext] = [s / a, next.s / next.a];
-    const x0 = denoise(x, this.levels[i]);
+    const x0 = denoise(x, level);
     const y = scaled(x, 1 / a);
     const d = combine(1 / sigma, y, -1 / sigma, x0); // dy/dsigma at sigma
     const euler = combine(1, y, sigmaNext - sigma, d);
@@ -187,8 +189,9 @@ export class AncestralScheduler extends Scheduler {
   }
 
   step(denoise: Denoiser, x: Tensor, i: number, rng: Rng): StepResult {
-    const [{ a, s }, next] = this.pair(i);
-    const x0 = denoise(x, this.levels[i]);
+    const [level, next] = this.pair(i);
+    const { a, s } = level;
+    const x0 = denoise(x, level);
     const r = ((next.s * a) / (next.a * s)) ** 2;
     const variance =
       this.opts.variance === 'beta' ? s * s - (a / next.a) ** 2 * next.s * next.s : next.s * next.s * (1 - r);
