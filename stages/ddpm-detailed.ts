@@ -9,7 +9,7 @@ import { Adam, cosineLr, mseLoss, noGrad } from '../core/index.ts';
 import { DdpmSchedule } from '../core/diffusion/ddpm.ts';
 import { predictionDenoiser } from '../core/diffusion/objectives.ts';
 import { AncestralScheduler, sampleTrajectory, scheduleLevels } from '../core/diffusion/schedulers.ts';
-import { DDPM_FLAGS, ddpmFlagValues } from './lib/flags.ts';
+import { DDPM_FLAGS, ddpmFlagValues, T_FLAG } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { axisMarginal, gaussian, sampleMixture, type GaussianMixture } from '../core/diffusion/mixture.ts';
 import { DdpmMlp } from '../core/diffusion/nets.ts';
@@ -35,12 +35,13 @@ runMain(async () => {
     'stage:ddpm-detailed',
     { steps: 8000, out: 'out/ddpm-detailed' },
     {
-      T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
+      ...T_FLAG,
       data: { type: 'string', default: 'bimodal', help: `the data: ${Object.keys(DATA).join(' or ')}` },
       checkpoints: {
         type: 'int',
         default: 4,
         min: 1,
+        max: 20,
         help: 'how many times to measure: ... steps/16, steps/4, steps',
       },
       ...DDPM_FLAGS,

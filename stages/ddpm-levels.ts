@@ -12,7 +12,7 @@ import {
   sampleTrajectory,
   scheduleLevels,
 } from '../core/diffusion/schedulers.ts';
-import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue, T_FLAG } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { exactDenoiser, gaussian, sampleMixture } from '../core/diffusion/mixture.ts';
 import { LevelMlps } from '../core/diffusion/nets.ts';
@@ -29,7 +29,7 @@ runMain(async () => {
     'stage:ddpm-levels',
     { steps: 600, out: 'out/ddpm-levels' },
     {
-      T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps, and of networks' },
+      T: { ...T_FLAG.T, help: 'number of noise steps, and of networks' },
       ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },

@@ -16,7 +16,7 @@ import {
   sampleTrajectory,
   scheduleLevels,
 } from '../core/diffusion/schedulers.ts';
-import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue, T_FLAG } from './lib/flags.ts';
 import { TARGET_NAMES } from '../core/diffusion/targets.ts';
 import { exactDenoiser, sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
 import { DdpmSpikeNet } from '../core/diffusion/spike-nets.ts';
@@ -33,7 +33,7 @@ runMain(async () => {
     'stage:ddpm-multimodal',
     { steps: 12000, out: 'out/ddpm-multimodal' },
     {
-      T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
+      ...T_FLAG,
       ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },

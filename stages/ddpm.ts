@@ -17,7 +17,7 @@ import {
   scheduleLevels,
 } from '../core/diffusion/schedulers.ts';
 import { runMain } from './lib/cli.ts';
-import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue } from './lib/flags.ts';
+import { DDPM_FLAGS, ddpmFlagValues, VARIANCE_FLAG, varianceFlagValue, T_FLAG } from './lib/flags.ts';
 import { Progress } from './lib/progress.ts';
 import { secondsSince, stageSetup } from './lib/stage.ts';
 import { sampleMean, sampleStd } from '../core/stats.ts';
@@ -30,7 +30,7 @@ runMain(async () => {
     'stage:ddpm',
     { steps: 12000, out: 'out/ddpm' },
     {
-      T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' },
+      ...T_FLAG,
       ...VARIANCE_FLAG,
       ...DDPM_FLAGS,
     },

@@ -30,6 +30,7 @@ import { scheduleCurves, targetCharts, TARGET_COLORS } from '../plots/schedules.
 import { runMain } from './lib/cli.ts';
 import type { OutputDir } from './lib/output.ts';
 import { Progress } from './lib/progress.ts';
+import { T_FLAG } from './lib/flags.ts';
 import { secondsSince, stageSetup } from './lib/stage.ts';
 import { column, rings } from './lib/toy-plots.ts';
 
@@ -37,7 +38,7 @@ runMain(async () => {
   const { flags, rng, out, started } = await stageSetup(
     'stage:schedules',
     { steps: 8000, out: 'out/schedules' },
-    { T: { type: 'int', default: 1000, min: 2, help: 'number of noise steps' } },
+    T_FLAG,
   );
   const T = flags.T;
   const files = out();

@@ -224,6 +224,8 @@ export function clipDenoiser(denoise: Denoiser, lo: number, hi: number): Denoise
 /**
  * The sampling loop: every step of `scheduler` (after setTimesteps) from `x`, at its first level, to
  * the clean data. `onStep(i, x, x0)` sees the sample at level i + 1 and the estimate made at level i.
+ * A step that yields NaN or an infinity stops the loop with an error saying where: a sample that is not
+ * a number is never returned as if it were one.
  */
 export function sampleLoop(
   scheduler: Scheduler,
@@ -234,6 +236,13 @@ export function sampleLoop(
 ): Tensor {
   for (let i = 0; i < scheduler.steps; i++) {
     const { prevSample, x0 } = scheduler.step(denoise, x, i, rng);
+    const bad = prevSample.data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const { s, a } = scheduler.levels[i];
+      throw new Error(
+        `sampling: step ${i + 1} of ${scheduler.steps} (from noise level sigma = ${(s / a).toPrecision(3)}) gave ${prevSample.data[bad]} at element ${bad}; the model or its weights produce non-finite values`,
+      );
+    }
     x = prevSample;
     onStep?.(i, x, x0);
   }

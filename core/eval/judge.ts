@@ -15,6 +15,7 @@ import { loadModule, readSafetensors } from '../io/safetensors.ts';
 import { frechetDistance, meanAndCovariance } from './linalg.ts';
 
 export const FEATURES = 64;
+const PIXELS_PER_IMAGE = 28 * 28;
 
 export class DigitJudge extends Module {
   conv1: Conv2d;
@@ -69,6 +70,23 @@ export function featureStats(features: Float32Array, count: number): FeatureStat
   return meanAndCovariance(features, count, FEATURES);
 }
 
+/**
+ * Refuses what the judge cannot score honestly: anything but `count` images of 28x28 grey levels in
+ * [0, 1], naming the first bad value.
+ */
+export function checkImages(images: Float32Array, count: number): void {
+  if (!(Number.isInteger(count) && count >= 1) || images.length !== count * PIXELS_PER_IMAGE) {
+    throw new Error(`judge: ${images.length} values are not ${count} images of 28x28`);
+  }
+  const bad = images.findIndex((v) => !(v >= 0 && v <= 1));
+  if (bad >= 0) {
+    const [image, pixel] = [Math.floor(bad / PIXELS_PER_IMAGE), bad % PIXELS_PER_IMAGE];
+    throw new Error(
+      `judge: sample ${image} has ${images[bad]} at pixel ${pixel}; samples must be finite grey levels in [0, 1]`,
+    );
+  }
+}
+
 /** The three scores of `count` generated images against the statistics of real held-out digits. */
 export function judgeSamples(
   judge: DigitJudge,
@@ -76,6 +94,7 @@ export function judgeSamples(
   count: number,
   real: FeatureStats,
 ): JudgeScores {
+  checkImages(images, count);
   const { logits, features } = judgeOutputs(judge, images, count);
   const classes = new Array<number>(10).fill(0);
   let confident = 0;

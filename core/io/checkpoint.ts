@@ -9,6 +9,7 @@ import {
   loadModule,
   moduleTensors,
   readSafetensors,
+  requireFinite,
   writeSafetensors,
   type SafetensorsFile,
 } from './safetensors.ts';
@@ -46,15 +47,36 @@ export function readCheckpoint(path: string): Checkpoint {
   if (!meta.config || !meta.state)
     throw new Error(`${path}: not a training checkpoint (no config/state metadata)`);
   let config: unknown;
-  let state: Checkpoint['state'];
+  let state: unknown;
   try {
     config = JSON.parse(meta.config);
-    state = JSON.parse(meta.state) as Checkpoint['state'];
+    state = JSON.parse(meta.state);
   } catch {
     throw new Error(`${path}: the checkpoint's metadata is not valid JSON`);
   }
   const full = [...file.tensors.keys()].some((k) => k.startsWith('model.'));
-  return { file, config, state, full };
+  return { file, config, state: checkState(state, path), full };
+}
+
+/** The training state of the metadata: counts that are whole and not negative, seconds finite. */
+function checkState(state: unknown, path: string): Checkpoint['state'] {
+  const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
+  const count = (key: string, whole: boolean) => {
+    const v = s[key] ?? (key === 'optimizerSteps' ? 0 : undefined);
+    const ok = typeof v === 'number' && Number.isFinite(v) && v >= 0 && (!whole || Number.isInteger(v));
+    if (!ok) {
+      throw new Error(
+        `${path}: the checkpoint's state.${key} is ${JSON.stringify(v)}, not ${whole ? 'a whole number' : 'a number'} >= 0`,
+      );
+    }
+    return v as number;
+  };
+  return {
+    step: count('step', true),
+    images: count('images', true),
+    seconds: count('seconds', false),
+    optimizerSteps: count('optimizerSteps', true),
+  };
 }
 
 /** Loads the EMA weights (and, for a full checkpoint, the model and the optimiser) into live objects. */
@@ -71,7 +93,11 @@ export function restoreCheckpoint(
   }
   if (parts.optimizer) {
     const saved = new Map<string, ArrayLike<number>>();
-    for (const [k, t] of ckpt.file.tensors) if (k.startsWith('optim.')) saved.set(k.slice(6), t.data);
+    for (const [k, t] of ckpt.file.tensors) {
+      if (!k.startsWith('optim.')) continue;
+      requireFinite(k, t, path);
+      saved.set(k.slice(6), t.data);
+    }
     try {
       parts.optimizer.loadStateBuffers(saved, ckpt.state.optimizerSteps);
     } catch (e) {

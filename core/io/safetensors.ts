@@ -77,30 +77,37 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
     fail('header is not a JSON object');
   const body = 8 + headerLength;
   const bodyLength = bytes.length - body;
-  const metadata: Metadata = {};
-  const tensors = new Map<string, Tensor>();
+  let metadata: Metadata = {};
+  // every entry is checked before anything is allocated for it: a header can claim any size
+  const entries: { name: string; dims: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof info !== 'object' || info === null) fail('__metadata__ is not an object');
+      if (typeof info !== 'object' || info === null || Array.isArray(info))
+        fail('__metadata__ is not an object');
       for (const [key, value] of Object.entries(info as Record<string, unknown>)) {
         if (typeof value !== 'string') fail(`__metadata__ value '${key}' is not a string`);
-        metadata[key] = value as string;
       }
+      // own properties, whatever the key ('__proto__' assigned as metadata[key] would be dropped)
+      metadata = Object.fromEntries(Object.entries(info as Record<string, string>));
       continue;
     }
-    const entry = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const entry = (typeof info === 'object' && info !== null ? info : {}) as {
+      dtype?: unknown;
+      shape?: unknown;
+      data_offsets?: unknown;
+    };
     if (entry.dtype !== 'F32') {
       fail(`tensor '${name}' has dtype ${JSON.stringify(entry.dtype)}; only F32 is supported`);
     }
     const shape = entry.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
     }
     const offsets = entry.data_offsets;
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
-      !offsets.every((d) => Number.isInteger(d) && d >= 0)
+      !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)
     ) {
       fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
@@ -117,9 +124,29 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
         `tensor '${name}' ends at byte ${end} of the data but the file holds only ${bodyLength} (truncated)`,
       );
     }
-    const data = new Float32Array(needed / 4);
+    entries.push({ name, dims, begin, end });
+  }
+  // the tensors tile the data exactly, in some order, as the format requires: no overlap (two tensors
+  // reading the same bytes), no gap and nothing after the last
+  const tiles = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const t of tiles) {
+    if (t.begin !== at) {
+      const before = tiles.find((u) => u.end === at && u !== t)?.name;
+      fail(
+        `tensor '${t.name}' starts at byte ${t.begin} of the data, where ${before ? `'${before}' ends at ${at}` : `the data before it ends at ${at}`} (overlapping or a gap: not a safetensors layout)`,
+      );
+    }
+    at = t.end;
+  }
+  if (at !== bodyLength) {
+    fail(`${bodyLength - at} bytes follow the last tensor's data (a damaged file, or not safetensors)`);
+  }
+  const tensors = new Map<string, Tensor>();
+  for (const { name, dims, begin, end } of entries) {
+    const data = new Float32Array((end - begin) / 4);
     const start = bytes.byteOffset + body + begin;
-    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, start, needed));
+    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, start, end - begin));
     else for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(body + begin + 4 * i, true);
     tensors.set(name, new Tensor(data, dims));
   }
@@ -175,16 +202,30 @@ export function requireTensor(
   return t;
 }
 
+/** Refuses a tensor that holds NaN or an infinity, naming it and the first such element. */
+export function requireFinite(name: string, t: Tensor, source = 'safetensors'): void {
+  for (let i = 0; i < t.size; i++) {
+    if (!Number.isFinite(t.data[i])) {
+      throw new SafetensorsError(
+        `${source}: tensor '${name}' holds ${t.data[i]} at element ${i}: these weights are not usable`,
+      );
+    }
+  }
+}
+
 /**
  * Copies the tensors named `prefix + key` into a module's parameters. Every parameter must be present
- * with its shape, and no other tensor may carry the prefix (it would mean a model of another config).
+ * with its shape and finite, and no other tensor may carry the prefix (it would mean a model of another
+ * config). The first non-finite weight refuses the file: a model loaded from it could only draw NaN.
  */
 export function loadModule(file: SafetensorsFile, module: Module, prefix = '', source = 'safetensors'): void {
   const own = module.stateDict();
   // every check before the first copy, so a refused file leaves the module as it was
-  const sources = [...own].map(
-    ([key, p]) => [p, requireTensor(file, prefix + key, p.shape, source)] as const,
-  );
+  const sources = [...own].map(([key, p]) => {
+    const t = requireTensor(file, prefix + key, p.shape, source);
+    requireFinite(prefix + key, t, source);
+    return [p, t] as const;
+  });
   for (const name of file.tensors.keys()) {
     if (name.startsWith(prefix) && !own.has(name.slice(prefix.length))) {
       throw new SafetensorsError(`${source}: unexpected tensor '${name}' (not a parameter of this model)`);

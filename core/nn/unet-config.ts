@@ -25,7 +25,7 @@ export interface UNetConfig {
   attn?: boolean[];
 }
 
-const FIELDS = [
+export const UNET_FIELDS = [
   'im_channels',
   'im_size',
   'down_channels',
@@ -45,11 +45,17 @@ function fail(message: string): never {
   throw new UNetConfigError(`UNet config: ${message}`);
 }
 
-function int(cfg: Record<string, unknown>, field: string, min: number): number {
+function int(
+  cfg: Record<string, unknown>,
+  field: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const v = cfg[field];
   if (v === undefined) fail(`missing field '${field}'`);
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    fail(`'${field}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max < Number.MAX_SAFE_INTEGER ? `in ${min}..${max}` : `>= ${min}`;
+    fail(`'${field}' must be an integer ${range}, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -93,11 +99,12 @@ export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     fail(`expected an object, got ${JSON.stringify(raw)}`);
   const cfg = raw as Record<string, unknown>;
-  const unknown = Object.keys(cfg).filter((k) => !(FIELDS as readonly string[]).includes(k));
-  if (unknown.length > 0) fail(`unknown field '${unknown[0]}' (the fields are ${FIELDS.join(', ')})`);
+  const unknown = Object.keys(cfg).filter((k) => !(UNET_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) fail(`unknown field '${unknown[0]}' (the fields are ${UNET_FIELDS.join(', ')})`);
 
-  const imChannels = int(cfg, 'im_channels', 1);
-  const imSize = int(cfg, 'im_size', 1);
+  // images up to 16 channels of 1024x1024: past that, one batch of activations would not fit in memory
+  const imChannels = int(cfg, 'im_channels', 1, 16);
+  const imSize = int(cfg, 'im_size', 1, 1024);
   const down = list(cfg, 'down_channels', isPositiveInt, 'positive integers');
   const mid = list(cfg, 'mid_channels', isPositiveInt, 'positive integers');
   const downSample = list(cfg, 'down_sample', isBool, 'booleans');
@@ -155,7 +162,7 @@ export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
       fail(`num_heads = ${heads} does not divide the ${c} channels of the attention in ${block}`);
   }
   checkDownSampling(imSize, downSample, 'im_size');
-  return {
+  const checked = {
     im_channels: imChannels,
     im_size: imSize,
     down_channels: down,
@@ -166,4 +173,54 @@ export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
     num_heads: heads,
     attn,
   };
+  // built, every parameter is allocated at once (and four more times in training: gradient, EMA, Adam)
+  const count = unetParameterCount(checked);
+  if (count > MAX_PARAMETERS) {
+    fail(
+      `the UNet would have ${count.toLocaleString('en')} parameters, more than the ${MAX_PARAMETERS.toLocaleString('en')} this project builds (channels, layers or time_emb_dim too large)`,
+    );
+  }
+  return checked;
+}
+
+/** The most parameters a config may ask for: 2^28 float32s are 1 GB, and training holds five copies. */
+export const MAX_PARAMETERS = 2 ** 28;
+
+/**
+ * The number of parameters the UNet of a checked config holds, counted from the config alone (the same
+ * layers core/nn/unet.ts builds, without allocating them; a test checks the two agree).
+ */
+export function unetParameterCount(cfg: Required<UNetConfig>): number {
+  const conv = (cin: number, cout: number, k: number) => cout * cin * k * k + cout;
+  const linear = (i: number, o: number) => o * i + o;
+  const norm = (c: number) => 2 * c;
+  const attention = (e: number) => norm(e) + 4 * e * e + 4 * e; // GroupNorm, in_proj, out_proj
+  const tDim = cfg.time_emb_dim;
+  // `resnets` ResNet layers (the first takes cin channels) and `attns` attention layers on cout channels
+  // (in closed form, not a loop: a config can ask for any number of layers)
+  const resnet = (width: number, cout: number) =>
+    norm(width) +
+    conv(width, cout, 3) +
+    linear(tDim, cout) +
+    norm(cout) +
+    conv(cout, cout, 3) +
+    conv(width, cout, 1);
+  const layers = (cin: number, cout: number, resnets: number, attns: number) =>
+    attns * attention(cout) + (resnets > 0 ? resnet(cin, cout) + (resnets - 1) * resnet(cout, cout) : 0);
+  const { down_channels: down, mid_channels: mid, down_sample: sample, attn } = cfg;
+  const levels = down.length - 1;
+  let n = 2 * linear(tDim, tDim) + conv(cfg.im_channels, down[0], 3);
+  for (let i = 0; i < levels; i++) {
+    n += layers(down[i], down[i + 1], cfg.num_down_layers, attn[i] ? cfg.num_down_layers : 0);
+    if (sample[i]) n += conv(down[i + 1], down[i + 1], 4);
+  }
+  for (let i = 0; i + 1 < mid.length; i++) {
+    n += layers(mid[i], mid[i + 1], cfg.num_mid_layers + 1, cfg.num_mid_layers);
+  }
+  for (let i = levels - 1; i >= 0; i--) {
+    const cout = i > 0 ? down[i - 1] : LAST_UP_CHANNELS;
+    n += layers(2 * down[i], cout, cfg.num_up_layers, attn[i] ? cfg.num_up_layers : 0);
+    if (sample[i]) n += conv(down[i], down[i], 4); // ConvTranspose2d, same count
+  }
+  return n + norm(LAST_UP_CHANNELS) + conv(LAST_UP_CHANNELS, cfg.im_channels, 3);
 }

@@ -3,8 +3,8 @@
 import { parseArgs } from 'node:util';
 
 export type FlagSpec =
-  | { type: 'int'; default: number; help: string; min?: number }
-  | { type: 'float'; default: number; help: string; min?: number }
+  | { type: 'int'; default: number; help: string; min?: number; max?: number }
+  | { type: 'float'; default: number; help: string; min?: number; max?: number }
   | { type: 'string'; default: string; help: string }
   | { type: 'boolean'; help: string }
   /** A flag that may be given several times, each with a value (default: none). */
@@ -26,6 +26,13 @@ export class UsageError extends Error {
     readonly usage = '',
   ) {
     super(message);
+  }
+}
+
+/** `--help` was asked for: runMain prints the text and exits 0 (a parser never exits by itself). */
+export class HelpRequest extends Error {
+  constructor(readonly text: string) {
+    super('help requested');
   }
 }
 
@@ -52,7 +59,8 @@ export function helpText(command: string, spec: Record<string, FlagSpec>, operan
 
 /**
  * Parses `argv` against `spec`; unknown flags, missing values, non-numbers and, for a program whose
- * usage names no `operands`, any positional argument throw a UsageError. `--help` prints the flags and exits.
+ * usage names no `operands`, any positional argument throw a UsageError. `--help` throws a HelpRequest
+ * holding the flags' help.
  */
 export function parseFlags<T extends Record<string, FlagSpec>>(
   command: string,
@@ -77,10 +85,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
       .replace(/\.$/, '');
     throw new UsageError(msg, usageLine(command, spec, operands));
   }
-  if (parsed.values.help === true) {
-    console.log(helpText(command, spec, operands));
-    process.exit(0);
-  }
+  if (parsed.values.help === true) throw new HelpRequest(helpText(command, spec, operands));
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const out: Record<string, string | number | boolean | string[]> = { positionals: parsed.positionals };
   const bad = (msg: string) => new UsageError(msg, usageLine(command, spec, operands));
@@ -97,6 +102,7 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
       const ok = text.trim() !== '' && Number.isFinite(num) && (s.type === 'float' || Number.isInteger(num));
       if (!ok) throw bad(`--${name} expects ${s.type === 'int' ? 'an integer' : 'a number'}, got '${text}'`);
       if (s.min !== undefined && num < s.min) throw bad(`--${name} must be at least ${s.min}, got ${num}`);
+      if (s.max !== undefined && num > s.max) throw bad(`--${name} must be at most ${s.max}, got ${num}`);
       out[name] = num;
     }
   }
@@ -109,6 +115,10 @@ export function parseFlags<T extends Record<string, FlagSpec>>(
  */
 export function runMain(main: () => void | Promise<void>): void {
   const fail = (err: unknown) => {
+    if (err instanceof HelpRequest) {
+      console.log(err.text);
+      process.exit(0);
+    }
     const e = err instanceof Error ? err : new Error(String(err));
     if (process.env.DEBUG) console.error(e.stack);
     if (e instanceof UsageError) {

@@ -52,12 +52,30 @@ export type StageConfig = {
 
 export class ConfigError extends Error {}
 
-type Field = { kind: 'int' | 'number' | 'string'; min?: number; max?: number; choices?: readonly string[] };
+export type Field = {
+  kind: 'int' | 'number' | 'string';
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+  /** The bounds themselves are excluded: (min, max) rather than [min, max]. */
+  exclusive?: boolean;
+  /** For strings: what the value must look like, and how to say so. */
+  pattern?: { test: RegExp; says: string };
+  default?: number | string;
+};
 
-const DIFFUSION: Record<keyof DiffusionParams, Field & { default?: number | string }> = {
-  num_timesteps: { kind: 'int', min: 2 },
-  beta_start: { kind: 'number', min: 0, max: 1 },
-  beta_end: { kind: 'number', min: 0, max: 1 },
+/**
+ * Bounds keep a config's allocations possible: a schedule of num_timesteps numbers, a batch of
+ * batch_size images, num_samples images at the end, a grid of num_grid_rows^2 images. A file name, not
+ * a path, for what the run writes into its own folder.
+ */
+const FILE_NAME = { test: /^(?!\.\.?$)[^/\\]+$/, says: 'a file name (no folder, no ..)' };
+
+const DIFFUSION: Record<keyof DiffusionParams, Field> = {
+  num_timesteps: { kind: 'int', min: 2, max: 100000 },
+  // every beta of a schedule lies in (0, 1), the linear ones between these two
+  beta_start: { kind: 'number', min: 0, max: 1, exclusive: true },
+  beta_end: { kind: 'number', min: 0, max: 1, exclusive: true },
   beta_schedule: { kind: 'string', choices: ['linear', 'cosine'], default: 'linear' },
   prediction: { kind: 'string', choices: ['eps', 'x0', 'v'], default: 'eps' },
   objective: { kind: 'string', choices: ['ddpm', 'edm'], default: 'ddpm' },
@@ -67,9 +85,9 @@ const DIFFUSION: Record<keyof DiffusionParams, Field & { default?: number | stri
   min_snr_gamma: { kind: 'number', min: 0, default: 0 },
 };
 
-const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = {
+const TRAIN: Record<keyof TrainParams, Field> = {
   task_name: { kind: 'string', default: 'mnist' },
-  batch_size: { kind: 'int', min: 1 },
+  batch_size: { kind: 'int', min: 1, max: 1024 },
   lr: { kind: 'number', min: 0 },
   lr_schedule: { kind: 'string', choices: ['constant', 'cosine'], default: 'constant' },
   warmup_steps: { kind: 'int', min: 0, default: 0 },
@@ -77,19 +95,24 @@ const TRAIN: Record<keyof TrainParams, Field & { default?: number | string }> = 
   ema_decay: { kind: 'number', min: 0, max: 0.999999, default: 0.999 },
   ema_warmup: { kind: 'string', choices: ['inverse', 'none'], default: 'inverse' },
   ckpt_every_seconds: { kind: 'number', min: 1, default: 300 },
-  ckpt_name: { kind: 'string', default: 'checkpoint.safetensors' },
+  ckpt_name: { kind: 'string', default: 'checkpoint.safetensors', pattern: FILE_NAME },
   init_from: { kind: 'string', default: '' },
-  num_samples: { kind: 'int', min: 1, default: 100 },
-  num_grid_rows: { kind: 'int', min: 1, default: 10 },
+  num_samples: { kind: 'int', min: 1, max: 100000, default: 100 },
+  num_grid_rows: { kind: 'int', min: 1, max: 100, default: 10 },
   sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },
-  sample_steps: { kind: 'int', min: 1, default: 50 },
+  sample_steps: { kind: 'int', min: 1, max: 10000, default: 50 },
 };
 
-function section<T>(
-  raw: Record<string, unknown>,
-  name: string,
-  fields: Record<string, Field & { default?: number | string }>,
-): T {
+/** Whether a number lies within a field's bounds. */
+function inRange(f: Field, v: number): boolean {
+  if (f.exclusive) return (f.min === undefined || v > f.min) && (f.max === undefined || v < f.max);
+  return (f.min === undefined || v >= f.min) && (f.max === undefined || v <= f.max);
+}
+
+/** The fields of the two sections this file checks itself (model_params: core/nn/unet-config.ts). */
+export const CONFIG_FIELDS = { diffusion_params: DIFFUSION, train_params: TRAIN } as const;
+
+function section<T>(raw: Record<string, unknown>, name: string, fields: Record<string, Field>): T {
   const src = raw[name];
   if (typeof src !== 'object' || src === null || Array.isArray(src)) {
     throw new ConfigError(`config: section '${name}' is missing or not an object`);
@@ -112,15 +135,19 @@ function section<T>(
       if (f.choices && !f.choices.includes(v)) {
         throw new ConfigError(`config: ${path} must be one of ${f.choices.join(', ')}; got '${v}'`);
       }
+      if (f.pattern && !f.pattern.test.test(v)) {
+        throw new ConfigError(`config: ${path} must be ${f.pattern.says}; got ${JSON.stringify(v)}`);
+      }
     } else {
       const ok = typeof v === 'number' && Number.isFinite(v) && (f.kind === 'number' || Number.isInteger(v));
       if (!ok)
         throw new ConfigError(
           `config: ${path} must be ${f.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`,
         );
-      if ((f.min !== undefined && (v as number) < f.min) || (f.max !== undefined && (v as number) > f.max)) {
+      if (!inRange(f, v as number)) {
+        const [open, close] = f.exclusive ? ['(', ')'] : ['[', ']'];
         throw new ConfigError(
-          `config: ${path} = ${String(v)} is outside [${f.min ?? '-inf'}, ${f.max ?? 'inf'}]`,
+          `config: ${path} = ${String(v)} is outside ${open}${f.min ?? '-inf'}, ${f.max ?? 'inf'}${close}`,
         );
       }
     }
@@ -175,9 +202,12 @@ export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
     } catch {
       value = text;
     }
+    // a path walks the config's own fields only: '__proto__.x=1' must not reach Object.prototype
+    const reserved = path.find((k) => ['__proto__', 'constructor', 'prototype'].includes(k));
+    if (reserved) throw new ConfigError(`--set '${set}': '${reserved}' cannot name a config field`);
     let node: unknown = root;
     for (const [i, key] of path.slice(0, -1).entries()) {
-      const next = (node as Record<string, unknown>)[key];
+      const next = Object.hasOwn(node as object, key) ? (node as Record<string, unknown>)[key] : undefined;
       if (typeof next !== 'object' || next === null) {
         throw new ConfigError(
           `--set '${set}': the config has no ${path.slice(0, i + 1).join('.')} to set a field in`,

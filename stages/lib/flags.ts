@@ -23,6 +23,11 @@ export const BACKEND_FLAG = {
   },
 } as const satisfies Record<string, FlagSpec>;
 
+/** The number of noise steps T of the DDPM stages (a schedule of T numbers; at most 100,000). */
+export const T_FLAG = {
+  T: { type: 'int', default: 1000, min: 2, max: 100000, help: 'number of noise steps' },
+} as const satisfies Record<string, FlagSpec>;
+
 /** The flags of the toy DDPM stages that choose the schedule and the prediction target. */
 export const DDPM_FLAGS = {
   'beta-schedule': {

@@ -6,19 +6,27 @@ import { Rng } from '../../core/random.ts';
 import { useBackend } from '../../core/kernels/select.ts';
 import { BACKEND_FLAG } from './flags.ts';
 
-export async function stageSetup<T extends Record<string, FlagSpec>>(
-  command: string,
+/** The flags every stage takes, with its own defaults, then its own `extra` flags. */
+export function stageFlags<T extends Record<string, FlagSpec>>(
   defaults: { steps: number; out: string },
   extra: T = {} as T,
 ) {
-  const flags = parseFlags(command, {
+  return {
     seed: { type: 'int', default: 0, help: 'random seed' },
     steps: { type: 'int', default: defaults.steps, min: 1, help: 'training steps' },
     out: { type: 'string', default: defaults.out, help: 'folder for samples, summary and charts' },
     quiet: { type: 'boolean', help: 'no progress bar or animation (for tests and CI)' },
     ...BACKEND_FLAG,
     ...extra,
-  } as const);
+  } as const;
+}
+
+export async function stageSetup<T extends Record<string, FlagSpec>>(
+  command: string,
+  defaults: { steps: number; out: string },
+  extra: T = {} as T,
+) {
+  const flags = parseFlags(command, stageFlags(defaults, extra));
   const log = process.env.DIFFUSION_AUTO_LOG ? (line: string) => console.error(line) : undefined;
   console.log(await useBackend(flags.backend, { log }));
   return {

@@ -2,7 +2,7 @@
 // trained by `npm run judge:train` and committed as stages/mnist/judge.safetensors.
 import { join } from 'node:path';
 import { mnistSplit } from '../../core/data/mnist.ts';
-import { judgeSamples, loadJudge, type JudgeScores } from '../../core/eval/judge.ts';
+import { checkImages, judgeSamples, loadJudge, type JudgeScores } from '../../core/eval/judge.ts';
 import { readSafetensors } from '../../core/io/safetensors.ts';
 import { useBackend } from '../../core/kernels/select.ts';
 import { usageLine, UsageError } from '../lib/cli.ts';
@@ -36,6 +36,7 @@ export async function judge(flags: JudgeFlags): Promise<void> {
   if (!samples || samples.ndim !== 4 || c !== 1 || h !== 28 || w !== 28) {
     throw new Error(`${path}: needs a tensor 'samples' of shape [N, 1, 28, 28]`);
   }
+  checkImages(samples.data as Float32Array, samples.shape[0]); // before the work of judging
   await useBackend(flags.backend); // the judge's features of 2,000 real digits are most of the work
   const scores = judgeImages(samples.data as Float32Array, samples.shape[0]);
   new OutputDir(dir).writeJson('scores.json', scores);

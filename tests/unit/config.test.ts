@@ -95,4 +95,20 @@ test('a config file that cannot be read, parsed or checked names the file or the
   );
 });
 
+// Found by tests/unit/fuzz-config.test.ts: the path walked into Object.prototype.
+test("--set cannot reach Object.prototype: '__proto__', 'constructor' and 'prototype' name no field", () => {
+  for (const set of [
+    '__proto__.x=1',
+    'train_params.__proto__=1',
+    '__proto__.__proto__=[]',
+    'train_params.constructor.x=1',
+  ]) {
+    assert.match(
+      errorOf(() => readConfig(TINY, [set])),
+      /cannot name a config field$/,
+    );
+  }
+  assert.is(({} as Record<string, unknown>).x, undefined);
+});
+
 test.run();

@@ -194,4 +194,27 @@ test('writes go through a temporary file: none is left behind, and a failed writ
   assert.ok(existsSync(path));
 });
 
+// Found by tests/unit/fuzz-safetensors.test.ts: metadata[key] = value drops a key named __proto__.
+test('a metadata key named __proto__ is read back as written, not dropped', () => {
+  const file = parseSafetensors(rawFile('{"__metadata__":{"__proto__":"x","config":"{}"}}'));
+  assert.equal(Object.entries(file.metadata), [
+    ['__proto__', 'x'],
+    ['config', '{}'],
+  ]);
+});
+
+// The format's layout, which the reader holds files to: tensors tile the data, nothing overlaps.
+test('overlapping, gapped or trailing tensor data is refused, naming the tensor', () => {
+  const body = new Uint8Array(16);
+  const cases: [unknown, RegExp][] = [
+    [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, /tensor 'b' starts at byte 0 of the data, where 'a' ends at 8 \(overlapping or a gap/], // prettier-ignore
+    [{ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, /tensor 'a' starts at byte 4 of the data, where the data before it ends at 0/], // prettier-ignore
+    [{ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, /8 bytes follow the last tensor's data/],
+    [{ __metadata__: ['x'] }, /__metadata__ is not an object/],
+  ];
+  for (const [header, message] of cases) {
+    assert.throws(() => parseSafetensors(rawFile(header, body), 'f.safetensors'), message);
+  }
+});
+
 test.run();
