@@ -69,6 +69,45 @@ export function terminalScatter(
   return [border, ...rows, border].join('\n');
 }
 
+const SHADES = [' ', '░', '▒', '▓', '█'];
+
+/**
+ * Grey images in [0, 1] ([count, height, width], one channel) side by side as character cells: each
+ * cell is the mean of a block `scale` pixels wide and 2 `scale` tall (a terminal cell is about twice as
+ * tall as it is wide), shown by the shade nearest to it, from ' ' (0) to '█' (1). Images are separated
+ * by a blank column.
+ */
+export function terminalImages(
+  images: ArrayLike<number>,
+  opts: { count: number; height: number; width: number; scale?: number },
+): string {
+  const { count, height, width, scale = 2 } = opts;
+  const [bw, bh] = [scale, 2 * scale];
+  const rows = Math.ceil(height / bh);
+  const cols = Math.ceil(width / bw);
+  const lines: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const cells: string[] = [];
+    for (let n = 0; n < count; n++) {
+      let line = '';
+      for (let c = 0; c < cols; c++) {
+        let [sum, pixels] = [0, 0];
+        for (let y = r * bh; y < Math.min(height, (r + 1) * bh); y++) {
+          for (let x = c * bw; x < Math.min(width, (c + 1) * bw); x++) {
+            sum += images[n * height * width + y * width + x];
+            pixels++;
+          }
+        }
+        const v = Math.min(1, Math.max(0, sum / pixels));
+        line += SHADES[Math.round(v * (SHADES.length - 1))];
+      }
+      cells.push(line);
+    }
+    lines.push(cells.join(' '));
+  }
+  return lines.join('\n');
+}
+
 /**
  * Redraws a histogram per denoising level in place (when stdout is a terminal), so the reader watches
  * the cloud narrow; elsewhere prints one summary line per level.

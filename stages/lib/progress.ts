@@ -1,5 +1,6 @@
-// A progress bar for long loops: done/total, rate, ETA and a caller-supplied status (the loss).
-// Redrawn in place on a terminal; on a pipe or in CI it prints a plain line every tenth of the way.
+// A progress bar for long loops: done/total, rate, ETA and a caller-supplied status (the loss), and
+// optionally a footer under it (stage:mnist's preview of what the model draws). Redrawn in place on a
+// terminal; on a pipe or in CI it prints a plain line every tenth of the way, and each footer once.
 
 function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -14,6 +15,9 @@ export class Progress {
   private readonly start = performance.now();
   private lastDraw = 0;
   private lastDecile = -1;
+  private lastStatus = '';
+  /** Lines of the footer printed under the bar (the cursor stays on the bar's line). */
+  private footerLines = 0;
   private readonly tty: boolean;
 
   constructor(
@@ -27,19 +31,40 @@ export class Progress {
   /** Records `n` more units of work; `status` is appended to the line (e.g. 'loss 0.0123'). */
   tick(n = 1, status = ''): void {
     this.done += n;
+    this.lastStatus = status;
     if (this.opts.quiet) return;
     const now = performance.now();
     const finished = this.done >= this.total;
     if (this.tty) {
       if (now - this.lastDraw < 100 && !finished) return; // at most ten redraws a second
       this.lastDraw = now;
-      this.write(`\r${this.line(now, status)}\x1b[K${finished ? '\n' : ''}`);
+      // when finished, step past the footer so that what follows is written under it
+      const past = finished ? `\n${this.footerLines > 0 ? `\x1b[${this.footerLines}B` : ''}` : '';
+      this.write(`\r${this.line(now, status)}\x1b[K${past}`);
     } else {
       const decile = Math.floor((10 * this.done) / this.total);
       if (decile === this.lastDecile && !finished) return;
       this.lastDecile = decile;
       this.write(`${this.line(now, status)}\n`);
     }
+  }
+
+  /**
+   * Shows `text` under the bar, replacing the footer before: on a terminal the bar goes on redrawing
+   * above it; elsewhere the text is printed once, after the bar's current line.
+   */
+  footer(text: string): void {
+    if (this.opts.quiet) return;
+    if (!this.tty) {
+      this.write(`${this.line(performance.now(), this.lastStatus)}\n${text}\n`);
+      return;
+    }
+    const lines = text.split('\n');
+    // from the bar's line: redraw it, clear everything below, write the footer, come back up
+    this.write(
+      `\r${this.line(performance.now(), this.lastStatus)}\x1b[K\n\x1b[J${text}\x1b[${lines.length}A\r`,
+    );
+    this.footerLines = lines.length;
   }
 
   /** Seconds since the bar was created. */

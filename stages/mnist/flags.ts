@@ -3,7 +3,11 @@ import type { FlagSpec, Flags } from '../lib/cli.ts';
 import { BACKEND_FLAG } from '../lib/flags.ts';
 
 const FLAGS = {
-  config: { type: 'string', default: 'stages/mnist/default.json', help: 'training config (JSON)' },
+  config: {
+    type: 'string',
+    default: 'stages/mnist/fast.json',
+    help: 'training config (JSON): fast.json, about 30 minutes here; default.json, the long recipe of the committed checkpoint',
+  },
   set: {
     type: 'list',
     placeholder: 'SECTION.FIELD=VALUE',
@@ -29,6 +33,12 @@ const FLAGS = {
     min: 0,
     help: 'also keep an EMA snapshot every N minutes',
   },
+  'preview-minutes': {
+    type: 'float',
+    default: 2,
+    min: 0,
+    help: 'every N minutes of training, draw 8 digits from the EMA weights under the progress bar and judge 32; at 2, 5% of the training time here (0: no preview)',
+  },
   'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
   threads: {
     type: 'int',
@@ -51,8 +61,8 @@ function pick<K extends keyof typeof FLAGS>(...names: K[]): Pick<typeof FLAGS, K
 }
 
 export const TRAIN_FLAGS = pick(
-  ...(['config', 'set', 'out', 'seed', 'fresh', 'minutes', 'snapshot-minutes', 'no-sample'] as const),
-  ...(['quiet', 'backend', 'threads'] as const),
+  ...(['config', 'set', 'out', 'seed', 'fresh', 'minutes', 'snapshot-minutes', 'preview-minutes'] as const),
+  ...(['no-sample', 'quiet', 'backend', 'threads'] as const),
 );
 export const SAMPLE_FLAGS = {
   ...pick('checkpoint', 'n', 'steps', 'sampler', 'seed', 'clip-x0'),

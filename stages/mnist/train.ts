@@ -17,6 +17,7 @@ import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import type { TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
+import { Preview } from './preview.ts';
 import { drawDigits, writeSamples } from './sample.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
@@ -49,6 +50,8 @@ export async function train(flags: TrainFlags): Promise<void> {
   const save = () => saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, config: cfg, state });
   const log = startLog(out, state.step);
   const snapshots = snapshotClock(flags['snapshot-minutes'], state.seconds);
+  const every = flags['preview-minutes'];
+  const preview = every > 0 ? new Preview(out, cfg, every, flags.seed, state) : null;
   const stop = interruptible();
   const budget = flags.minutes > 0 ? flags.minutes * 60 : Infinity;
   const bar = new Progress(tp.num_steps - state.step, 'train', { quiet: flags.quiet, unit: 'step' });
@@ -88,6 +91,7 @@ export async function train(flags: TrainFlags): Promise<void> {
       const name = `snapshot-${String(minutes).padStart(3, '0')}min.safetensors`;
       saveCheckpoint(out.path(name), { ema: emaNet, config: cfg, state });
     }
+    if (preview?.due(state.seconds)) preview.take(emaNet, state, (text) => bar.footer(text));
     if (await stop.requested()) {
       save();
       console.log(`\ninterrupted at step ${state.step}: saved ${ckptPath}; run the same command to resume`);
@@ -102,6 +106,8 @@ export async function train(flags: TrainFlags): Promise<void> {
   saveCheckpoint(out.record(out.path('ema.safetensors')), { ema: emaNet, config: cfg, state });
   out.record(log);
   console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
+  const cost = preview?.finish(emaNet, state, (text) => (flags.quiet ? undefined : console.error(text)));
+  if (cost) console.log(cost);
   if (!flags['no-sample']) sampleAndJudge(out, emaNet, cfg, state, flags);
   console.log(out.report());
 }

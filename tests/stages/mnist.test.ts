@@ -42,12 +42,17 @@ test('a tiny config trains and its loss falls (its fields overridden with --set)
     'stages/mnist.ts',
     [
       ...['--config', TINY, '--set', 'train_params.num_steps=40', '--set', 'train_params.batch_size=16'],
-      ...['--quiet', '--backend', 'wasm', '--no-sample'],
+      ...['--quiet', '--backend', 'wasm', '--no-sample', '--preview-minutes', '0'],
     ],
     { out: join(dir, 'run') },
   );
   assert.is(run.status, 0, run.stderr);
   assert.match(run.stdout, /batch 16/);
+  assert.equal(
+    readdirSync(join(dir, 'run')).filter((f) => f.startsWith('preview')),
+    [],
+    '--preview-minutes 0: no preview',
+  );
   const l = losses(join(dir, 'run'));
   assert.is(l.length, 40);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -55,6 +60,31 @@ test('a tiny config trains and its loss falls (its fields overridden with --set)
     mean(l.slice(-10)) < 0.8 * mean(l.slice(0, 10)),
     `first ${mean(l.slice(0, 10))}, last ${mean(l.slice(-10))}`,
   );
+});
+
+test('previews: a PNG and a log row each, their digits kept for the film strip at the end', () => {
+  const dir = fresh();
+  const args = ['--config', TINY, '--set', 'train_params.num_steps=30', '--no-sample', '--quiet'];
+  const run = runStage('stages/mnist.ts', [...args, '--backend', 'wasm', '--preview-minutes', '0.01'], {
+    out: join(dir, 'run'),
+  });
+  assert.is(run.status, 0, run.stderr);
+  const out = join(dir, 'run');
+  const rows = readFileSync(join(out, 'preview-log.csv'), 'utf8').trim().split('\n');
+  assert.is(rows[0], 'step,images,minutes,confident,entropy,fid,samples');
+  const steps = rows.slice(1).map((r) => Number(r.split(',')[0]));
+  assert.ok(steps.length >= 2, `${steps.length} previews`);
+  assert.is(steps[steps.length - 1], 30, 'the trained model closes the strip');
+  for (const r of rows.slice(1)) {
+    const [, images, , confident, entropy, fid, samples] = r.split(',').map(Number);
+    assert.ok(images > 0 && confident >= 0 && confident <= 1 && entropy >= 0 && fid > 0 && samples === 32, r);
+  }
+  const pngs = readdirSync(out).filter((f) => /^preview-step\d{6}\.png$/.test(f));
+  assert.equal(pngs.sort(), steps.map((s) => `preview-step${String(s).padStart(6, '0')}.png`).sort());
+  assert.ok(existsSync(join(out, 'preview-film.png')));
+  const kept = readSafetensors(join(out, 'previews.safetensors')).tensors.get('previews');
+  assert.equal(kept?.shape, [steps.length, 8, 1, 28, 28]);
+  assert.match(run.stdout, /previews: [\d.]+ s, [\d.]+% of the \d+ s trained here/);
 });
 
 test('Ctrl-C saves a checkpoint, and resuming continues the same loss trajectory as an uninterrupted run', async () => {

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
+import { terminalImages } from '../../plots/terminal.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -347,6 +348,21 @@ test('panelGrid lays panels out row by row under a title', () => {
   assert.equal(grid.getPixel(x0 + 35, titled + 5), [0, 0, 200]);
   assert.equal(grid.getPixel(x0, titled + 30), RED);
   assert.equal(grid.getPixel(x0 + 35, titled + 30), [255, 255, 255]); // no fourth panel
+});
+
+test('terminalImages: each cell the shade nearest the mean of its 2x4 block, images a column apart', () => {
+  // image A, 4 x 6: columns of 1, 0.75 and 0.25 (two pixels wide each); image B: 0.5, with one pixel
+  // of 1.5 and one of -0.5 that average to it; then a pair of 8 x 4 images, bright above dark, clamped
+  const a = [1, 1, 0.75, 0.75, 0.25, 0.25];
+  const b = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
+  const images = [...a, ...a, ...a, ...a, ...b, 1.5, -0.5, ...b.slice(2), ...b, ...b];
+  assert.is(terminalImages(images, { count: 2, height: 4, width: 6 }), '█▓░ ▒▒▒');
+  const tall = [...new Array(16).fill(1), ...new Array(16).fill(0)];
+  const clamped = [...new Array(16).fill(7), ...new Array(16).fill(-3)];
+  assert.is(terminalImages([...tall, ...clamped], { count: 2, height: 8, width: 4 }), '██ ██\n     ');
+  // a 28 x 28 digit at the default scale: 14 columns and 7 rows of cells
+  const lines = terminalImages(new Float32Array(784), { count: 1, height: 28, width: 28 }).split('\n');
+  assert.equal([lines.length, lines[0].length], [7, 14]);
 });
 
 test.run();
