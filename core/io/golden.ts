@@ -1,6 +1,7 @@
 // Checking this UNet against PyTorch's on a golden file: a safetensors file holding the config
 // (`__metadata__.config`), the weights (`model.<state_dict key>`), the inputs (`input.x`, `input.t`,
-// `input.noise`), and what PyTorch computed from them: `output.eps`, `output.loss` = mean((eps - noise)^2)
+// `input.noise`, and `input.y`, the class labels, for a class-conditional config), and what PyTorch
+// computed from them: `output.eps`, `output.loss` = mean((eps - noise)^2)
 // and the gradients of that loss (`grad.model.<key>`, `grad.input.x`). tests/fixtures/make_golden.py
 // writes such files; `npm run verify` runs the comparison below.
 import { Tensor, zeros } from '../tensor.ts';
@@ -40,10 +41,11 @@ export function runGoldenPass(
   const batch = xRef.shape[0] ?? 0;
   const t = requireTensor(file, 'input.t', [batch], source);
   const noise = requireTensor(file, 'input.noise', xRef.shape, source);
+  const y = model.class_emb ? requireTensor(file, 'input.y', [batch], source) : null;
   const x = xRef.clone();
   x.requiresGrad = true;
   model.zeroGrad();
-  const eps = model.forward(x, t.data);
+  const eps = model.forward(x, t.data, { labels: y?.data });
   const loss = mseLoss(eps, noise);
   loss.backward();
   const ours = new Map<string, Tensor>();
@@ -51,6 +53,7 @@ export function runGoldenPass(
   ours.set('input.x', xRef);
   ours.set('input.t', t);
   ours.set('input.noise', noise);
+  if (y) ours.set('input.y', y);
   ours.set('output.eps', eps.detach());
   ours.set('output.loss', reshape(loss.detach(), [1]));
   for (const [key, p] of model.stateDict()) ours.set(`grad.model.${key}`, p.grad ?? zeros(p.shape));

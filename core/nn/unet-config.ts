@@ -23,7 +23,16 @@ export interface UNetConfig {
    * at down level i's input resolution. The mid blocks, at the lowest resolution, always keep theirs.
    */
   attn?: boolean[];
+  /**
+   * Optional: a class-conditional UNet of this many classes (absent or 0: unconditional, exactly the
+   * reference). A learned embedding of num_classes + 1 rows, the last meaning "no class", is added to
+   * the time embedding after t_proj, as ADM and diffusers' class_embedding do.
+   */
+  num_classes?: number;
 }
+
+/** A checked config: every field filled in (attn included), num_classes only when the UNet has classes. */
+export type CheckedUNetConfig = Required<Omit<UNetConfig, 'num_classes'>> & { num_classes?: number };
 
 export const UNET_FIELDS = [
   'im_channels',
@@ -37,6 +46,7 @@ export const UNET_FIELDS = [
   'num_up_layers',
   'num_heads',
   'attn',
+  'num_classes',
 ] as const;
 
 export class UNetConfigError extends Error {}
@@ -95,7 +105,7 @@ export function checkDownSampling(size: number, downSample: readonly boolean[], 
 }
 
 /** Checks a parsed config (e.g. JSON) field by field and returns it typed, with `attn` filled in. */
-export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
+export function validateUNetConfig(raw: unknown): CheckedUNetConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     fail(`expected an object, got ${JSON.stringify(raw)}`);
   const cfg = raw as Record<string, unknown>;
@@ -115,6 +125,7 @@ export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
     num_up_layers: int(cfg, 'num_up_layers', 1),
   };
   const heads = int(cfg, 'num_heads', 1);
+  const classes = cfg.num_classes === undefined ? 0 : int(cfg, 'num_classes', 0, 1000);
   const levels = down.length - 1;
   const attn =
     cfg.attn === undefined
@@ -172,6 +183,7 @@ export function validateUNetConfig(raw: unknown): Required<UNetConfig> {
     ...layers,
     num_heads: heads,
     attn,
+    ...(classes > 0 ? { num_classes: classes } : {}),
   };
   // built, every parameter is allocated at once (and four more times in training: gradient, EMA, Adam)
   const count = unetParameterCount(checked);
@@ -190,7 +202,7 @@ export const MAX_PARAMETERS = 2 ** 28;
  * The number of parameters the UNet of a checked config holds, counted from the config alone (the same
  * layers core/nn/unet.ts builds, without allocating them; a test checks the two agree).
  */
-export function unetParameterCount(cfg: Required<UNetConfig>): number {
+export function unetParameterCount(cfg: CheckedUNetConfig): number {
   const conv = (cin: number, cout: number, k: number) => cout * cin * k * k + cout;
   const linear = (i: number, o: number) => o * i + o;
   const norm = (c: number) => 2 * c;
@@ -222,5 +234,7 @@ export function unetParameterCount(cfg: Required<UNetConfig>): number {
     n += layers(2 * down[i], cout, cfg.num_up_layers, attn[i] ? cfg.num_up_layers : 0);
     if (sample[i]) n += conv(down[i], down[i], 4); // ConvTranspose2d, same count
   }
+  const classes = cfg.num_classes ?? 0;
+  if (classes > 0) n += (classes + 1) * tDim; // class_emb: one row per class and one for "no class"
   return n + norm(LAST_UP_CHANNELS) + conv(LAST_UP_CHANNELS, cfg.im_channels, 3);
 }

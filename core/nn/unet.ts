@@ -23,13 +23,14 @@ import { Linear, Sequential, SiLU } from './layers.ts';
 import { Conv2d, ConvTranspose2d } from './conv.ts';
 import { GroupNorm } from './norm.ts';
 import { MultiheadAttention } from './attention.ts';
-import { timeEmbedding } from './embedding.ts';
+import { Embedding, timeEmbedding } from './embedding.ts';
 import {
   checkDownSampling,
   NORM_GROUPS,
   LAST_UP_CHANNELS,
   UNetConfigError,
   validateUNetConfig,
+  type CheckedUNetConfig,
   type UNetConfig,
 } from './unet-config.ts';
 
@@ -153,8 +154,10 @@ export class UpBlock extends Layers {
 }
 
 export class UNet extends Module {
-  readonly config: Required<UNetConfig>;
+  readonly config: CheckedUNetConfig;
   t_proj: Sequential;
+  /** The class embedding of a conditional UNet (num_classes + 1 rows, the last "no class"), else null. */
+  class_emb: Embedding | null;
   conv_in: Conv2d;
   downs: ModuleList<DownBlock>;
   mids: ModuleList<MidBlock>;
@@ -172,6 +175,8 @@ export class UNet extends Module {
     const heads = cfg.num_heads;
     const levels = down.length - 1;
     this.t_proj = new Sequential(new Linear(tDim, tDim, rng), new SiLU(), new Linear(tDim, tDim, rng));
+    const classes = cfg.num_classes ?? 0;
+    this.class_emb = classes > 0 ? new Embedding(classes + 1, tDim, rng) : null;
     this.conv_in = new Conv2d(cfg.im_channels, down[0], 3, rng, { padding: 1 });
     const downs: DownBlock[] = [];
     for (let i = 0; i < levels; i++) {
@@ -198,11 +203,22 @@ export class UNet extends Module {
     this.conv_out = new Conv2d(LAST_UP_CHANNELS, cfg.im_channels, 3, rng, { padding: 1 });
   }
 
+  /** The label that means "no class" (classifier-free guidance's unconditional half), or -1 without classes. */
+  get nullLabel(): number {
+    return this.config.num_classes ?? -1;
+  }
+
   /**
    * The predicted noise eps(x_t, t) for images x [B, im_channels, H, W] at integer timesteps t (B of them,
    * or 1 for all); `fractionalTime` accepts non-integer t (the sinusoidal embedding is defined for any t).
+   * A conditional UNet also takes `labels`, one per image: a class in 0..num_classes-1, or num_classes
+   * for "no class".
    */
-  forward(x: Tensor, t: ArrayLike<number>, opts: { fractionalTime?: boolean } = {}): Tensor {
+  forward(
+    x: Tensor,
+    t: ArrayLike<number>,
+    opts: { fractionalTime?: boolean; labels?: ArrayLike<number> } = {},
+  ): Tensor {
     const { im_channels: channels, down_sample: sample, time_emb_dim: tDim } = this.config;
     if (x.ndim !== 4 || x.shape[1] !== channels) {
       throw new Error(`UNet: input ${formatShape(x.shape)} must be [batch, ${channels}, height, width]`);
@@ -231,7 +247,10 @@ export class UNet extends Module {
         );
       }
     }
-    const tEmb = this.t_proj.forward(timeEmbedding(t, tDim, this.conv_in.weight.dtype));
+    let tEmb = this.t_proj.forward(timeEmbedding(t, tDim, this.conv_in.weight.dtype));
+    if (this.class_emb) tEmb = add(tEmb, this.class_emb.forward(this.checkLabels(opts.labels, x.shape[0])));
+    else if (opts.labels)
+      throw new Error('UNet: this UNet has no classes (num_classes is not set) but was given labels');
     let h = this.conv_in.forward(x);
     const skips: Tensor[] = [];
     for (const block of this.downs.items) {
@@ -241,5 +260,20 @@ export class UNet extends Module {
     for (const block of this.mids.items) h = block.forward(h, tEmb);
     for (const block of this.ups.items) h = block.forward(h, skips.pop() as Tensor, tEmb);
     return this.conv_out.forward(silu(this.norm_out.forward(h)));
+  }
+
+  private checkLabels(labels: ArrayLike<number> | undefined, batch: number): ArrayLike<number> {
+    const classes = this.config.num_classes ?? 0;
+    if (!labels)
+      throw new Error(`UNet: a conditional UNet (num_classes ${classes}) needs one label per image`);
+    if (labels.length !== batch) throw new Error(`UNet: ${labels.length} labels for a batch of ${batch}`);
+    for (let i = 0; i < labels.length; i++) {
+      if (!(Number.isInteger(labels[i]) && labels[i] >= 0 && labels[i] <= classes)) {
+        throw new Error(
+          `UNet: label ${labels[i]} (image ${i}) is not a class in 0..${classes - 1} or ${classes} (no class)`,
+        );
+      }
+    }
+    return labels;
   }
 }

@@ -206,6 +206,7 @@ test('a model of every shape the generator can draw: its parameter count equals 
     num_heads: fc.constantFrom(1, 2, 4),
     attn: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
     down_sample: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+    num_classes: fc.constantFrom(0, 0, 3, 10),
   });
   check(
     fc.property(model, fc.constantFrom(8, 16), (m, midOut) => {

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  noGrad,
   BAR,
   compareGolden,
   loadModule,
@@ -20,7 +21,7 @@ import {
 } from '../../core/index.ts';
 import { gradcheck, rand64 } from '../helpers/gradcheck.ts';
 
-const FIXTURES = ['unet-small', 'unet-deep', 'unet-rgb-2heads', 'unet-attn-off'].map(
+const FIXTURES = ['unet-small', 'unet-deep', 'unet-rgb-2heads', 'unet-attn-off', 'unet-class'].map(
   (n) => `tests/fixtures/${n}.safetensors`,
 );
 
@@ -77,7 +78,8 @@ test('the gradients compared against all gradients (not their own norm) are exac
     model.toDtype('float64');
     const tensor = (name: string) => file.tensors.get(name) ?? zeros([0]);
     const noise = tensor('input.noise');
-    const eps = model.forward(tensor('input.x').astype('float64'), tensor('input.t').data);
+    const labels = file.tensors.get('input.y')?.data;
+    const eps = model.forward(tensor('input.x').astype('float64'), tensor('input.t').data, { labels });
     // seed d(loss)/d(eps) of mean((eps - noise)^2) by hand, so everything runs in float64
     const seed = zeros(eps.shape, 'float64');
     for (let i = 0; i < eps.size; i++) seed.data[i] = (2 * (eps.data[i] - noise.data[i])) / eps.size;
@@ -248,6 +250,37 @@ test('npm run verify: one-line errors for a missing file, a missing tensor, and 
   assert.match(
     usage.stderr,
     /error: expected one golden file, got 0 arguments; usage: npm run verify -- <file.safetensors>/,
+  );
+});
+
+test('a class-conditional UNet: its embedding named as PyTorch names it, labels that steer it, and checks', () => {
+  const cfg: UNetConfig = { ...SMALL, num_classes: 10 };
+  const model = new UNet(cfg, new Rng(0));
+  const plain = new UNet(SMALL, new Rng(0));
+  const extra = [...model.stateDict()].filter(([k]) => !plain.stateDict().has(k));
+  assert.equal(
+    extra.map(([k, t]) => [k, [...t.shape]]),
+    [['class_emb.weight', [11, SMALL.time_emb_dim]]],
+  );
+  assert.is(model.nullLabel, 10);
+  assert.is(plain.nullLabel, -1);
+  const x = new Rng(1).randn([2, 1, 8, 8]);
+  const out = (labels: number[]) => Array.from(noGrad(() => model.forward(x, [5, 5], { labels })).data);
+  assert.not.equal(out([3, 3]), out([4, 4]), 'the label changes the prediction');
+  assert.equal(out([3, 10]).slice(0, 64), out([3, 3]).slice(0, 64), 'each image sees its own label');
+  assert.throws(
+    () => model.forward(x, [5, 5]),
+    /a conditional UNet \(num_classes 10\) needs one label per image/,
+  );
+  assert.throws(() => model.forward(x, [5, 5], { labels: [1] }), /1 labels for a batch of 2/);
+  assert.throws(
+    () => model.forward(x, [5, 5], { labels: [1, 11] }),
+    /label 11 \(image 1\) is not a class in 0..9 or 10/,
+  );
+  assert.throws(() => plain.forward(x, [5, 5], { labels: [1, 2] }), /has no classes/);
+  assert.throws(
+    () => new UNet({ ...SMALL, num_classes: -1 }, new Rng(0)),
+    /'num_classes' must be an integer in 0..1000/,
   );
 });
 
