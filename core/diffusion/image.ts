@@ -1,7 +1,9 @@
 // Drawing images from a trained UNet: the objective says how the net becomes a denoiser and which levels
 // each sampler walks; a scheduler (core/diffusion/schedulers.ts) does the stepping, in batches.
 import type { Rng } from '../random.ts';
-import type { Tensor } from '../tensor.ts';
+import { noGrad, type Tensor } from '../tensor.ts';
+import { concat, slice } from '../ops/shape.ts';
+import { combine } from './targets.ts';
 import type { UNet } from '../nn/unet.ts';
 import type { ImageNet, ImageObjective } from './objectives.ts';
 import {
@@ -19,7 +21,28 @@ export type ImageSampler = (typeof IMAGE_SAMPLERS)[number];
 /** The UNet as its objective trains and samples it: EDM tells it a fractional time (c_noise), DDPM integer t. */
 export function imageNet(unet: UNet, objective: ImageObjective): ImageNet {
   const fractionalTime = objective.fractionalTime;
-  return (x, t) => unet.forward(x, t, { fractionalTime });
+  return (x, t, labels) => unet.forward(x, t, { fractionalTime, labels });
+}
+
+/**
+ * Classifier-free guidance (Ho & Salimans 2022), in the denoiser's output space:
+ * D = D_uncond + W (D_cond - D_uncond), the two halves from one batched forward pass of [x; x] told
+ * [labels; no class]. W = 1 is the conditional denoiser alone (and costs one pass), W = 0 the
+ * unconditional one; W > 1 pushes each sample towards what makes it its class.
+ */
+export function guidedDenoiser(
+  denoiserFor: (labels: number[]) => Denoiser,
+  labels: number[],
+  guidance: number,
+  nullLabel: number,
+): Denoiser {
+  if (guidance === 1) return denoiserFor(labels);
+  const both = denoiserFor([...labels, ...labels.map(() => nullLabel)]);
+  return (x, level) => {
+    const n = x.shape[0];
+    const out = noGrad(() => both(concat([x, x], 0), level));
+    return combine(guidance, slice(out, 0, 0, n), 1 - guidance, slice(out, 0, n, 2 * n));
+  };
 }
 
 /**
@@ -38,17 +61,20 @@ export type ImageSnapshot = { at: number; xt: Float32Array; x0: Float32Array };
 
 /**
  * Draws `count` images of `shape` [channels, height, width], `batch` at a time, and maps them from the
- * data's [-1, 1] to [0, 1]. `keep` lists levels (indices into scheduler.levels) at which to keep the
- * samples x_t, seen as the variance-preserving x_t = x / sqrt(a^2 + s^2) (DDPM's own), and the estimate
- * of x0 made there; at the last level the estimate is the sample. `onStep` is called after every step.
+ * data's [-1, 1] to [0, 1]; image i of a conditional model is asked for class `labels[i]`
+ * (`denoiserFor` makes each batch's denoiser from its labels). `keep` lists levels (indices into
+ * scheduler.levels) at which to keep the samples x_t, seen as the variance-preserving
+ * x_t = x / sqrt(a^2 + s^2) (DDPM's own), and the estimate of x0 made there; at the last level the
+ * estimate is the sample. `onStep` is called after every step.
  */
 export function sampleImages(
-  denoise: Denoiser,
+  denoiserFor: (labels?: number[]) => Denoiser,
   scheduler: Scheduler,
   opts: {
     count: number;
     shape: readonly [number, number, number];
     rng: Rng;
+    labels?: number[];
     batch?: number;
     keep?: number[];
     onStep?: () => void;
@@ -70,6 +96,7 @@ export function sampleImages(
   for (let start = 0; start < count; start += batch) {
     const n = Math.min(batch, count - start);
     const xStart = scheduler.initNoise([n, ...shape], rng);
+    const denoise = denoiserFor(opts.labels?.slice(start, start + n));
     for (const snap of snapshots) if (snap.at === 0) snap.xt.set(toUnit(xStart, vp(0)), start * perImage);
     // after step i, x0 was estimated at level i and x is at level i + 1
     const out = sampleLoop(scheduler, denoise, xStart, rng, (i, x, x0) => {

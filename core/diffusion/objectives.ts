@@ -18,8 +18,11 @@ import { edmLevels, sigmaLevels, type Denoiser, type LevelRule } from './schedul
 import { combine, fromPrediction, lossWeight, predictionTarget, type Prediction } from './targets.ts';
 
 export type { Prediction } from './targets.ts';
-/** The network: a batch of images and one (possibly fractional) timestep per image. */
-export type ImageNet = (x: Tensor, t: number[]) => Tensor;
+/**
+ * The network: a batch of images and one (possibly fractional) timestep per image, and for a
+ * class-conditional network one label per image.
+ */
+export type ImageNet = (x: Tensor, t: number[], labels?: number[]) => Tensor;
 
 export type EdmOptions = { sigmaData: number; pMean: number; pStd: number };
 
@@ -47,11 +50,25 @@ export function edmScalings(sigma: number, sigmaData: number) {
  * and the noise itself, shaped like the batch. Drawn once for the whole batch, so that a batch split
  * across threads (core/parallel/) trains on exactly the numbers the unsplit batch would.
  */
-export type NoiseDraw = { levels: number[]; noise: Tensor };
+export type NoiseDraw = { levels: number[]; noise: Tensor; labels?: number[] };
+
+/**
+ * Classifier-free guidance's training (Ho & Salimans 2022): each label replaced by `nullLabel`, "no
+ * class", with probability `p`, one uniform draw per label, so that one network learns both the
+ * conditional and the unconditional denoiser.
+ */
+export function dropLabels(labels: ArrayLike<number>, p: number, nullLabel: number, rng: Rng): number[] {
+  return Array.from(labels, (y) => (rng.uniform() < p ? nullLabel : y));
+}
 
 /** Images from..to of a draw: the share of one data-parallel worker. */
 export function sliceDraw(draw: NoiseDraw, from: number, to: number): NoiseDraw {
-  return { levels: draw.levels.slice(from, to), noise: slice(draw.noise, 0, from, to) };
+  const labels = draw.labels?.slice(from, to);
+  return {
+    levels: draw.levels.slice(from, to),
+    noise: slice(draw.noise, 0, from, to),
+    ...(labels ? { labels } : {}),
+  };
 }
 
 /** DDPM's draw: t ~ U{0..T-1} per image, then eps ~ N(0, I). */
@@ -73,7 +90,7 @@ export function ddpmLoss(
   const { levels: t, noise: eps } = draw;
   const [a, s] = [t.map((v) => schedule.signal(v)), t.map((v) => schedule.noise(v))];
   const xt = combine(a, x0, s, eps);
-  const out = net(xt, t);
+  const out = net(xt, t, draw.labels);
   const target = predictionTarget(prediction, x0, eps, a, s);
   if (!(opts.minSnrGamma && opts.minSnrGamma > 0)) return mseLoss(out, target);
   // Min-SNR-gamma (Hang et al. 2023, eq. 7): weight each timestep so that its error in x0 counts
@@ -110,7 +127,7 @@ export function edmLoss(net: ImageNet, x0: Tensor, opts: EdmOptions, draw: Noise
     c.map((k) => -k.cSkip / k.cOut),
     x,
   );
-  return mseLoss(net(input, sigma.map(edmTime)), target);
+  return mseLoss(net(input, sigma.map(edmTime), draw.labels), target);
 }
 
 /** A network told integer timesteps, as the toy DDPM nets are: x_t and t -> its output. */
@@ -145,14 +162,17 @@ function nearestTimestep(logSigmas: number[], logSigma: number): number {
   return best;
 }
 
-/** The denoiser of an EDM-trained net: D(x, sigma) = c_skip x + c_out net(c_in x, c_noise), sigma = s / a. */
-export function edmDenoiser(net: ImageNet, opts: EdmOptions): Denoiser {
+/**
+ * The denoiser of an EDM-trained net: D(x, sigma) = c_skip x + c_out net(c_in x, c_noise), sigma = s / a;
+ * a conditional net is told `labels`.
+ */
+export function edmDenoiser(net: ImageNet, opts: EdmOptions, labels?: number[]): Denoiser {
   return (x, level) =>
     noGrad(() => {
       const sigma = level.s / level.a;
       const { cSkip, cOut, cIn } = edmScalings(sigma, opts.sigmaData);
       const xv = level.a === 1 ? x : combine(1 / level.a, x, 0, x); // x / a = x0 + sigma eps
-      const out = net(combine(cIn, xv, 0, xv), new Array<number>(x.shape[0]).fill(edmTime(sigma)));
+      const out = net(combine(cIn, xv, 0, xv), new Array<number>(x.shape[0]).fill(edmTime(sigma)), labels);
       return combine(cSkip, xv, cOut, out);
     });
 }
@@ -182,8 +202,8 @@ export interface ImageObjective {
   draw(x0: Tensor, rng: Rng): NoiseDraw;
   /** The loss of a batch, given its draw. */
   loss(net: ImageNet, x0: Tensor, draw: NoiseDraw): Tensor;
-  /** The trained net as a denoiser, for the schedulers. */
-  denoiser(net: ImageNet): Denoiser;
+  /** The trained net as a denoiser, for the schedulers; a conditional net told `labels`. */
+  denoiser(net: ImageNet, labels?: number[]): Denoiser;
   /**
    * The levels a sampler walks, in EDM's coordinates (x = x0 + sigma eps): the ancestral one ('ddpm')
    * the DDPM schedule's timesteps; the ODE ones ('ode') EDM's levels under EDM, the schedule's under DDPM.
@@ -201,7 +221,7 @@ export function makeObjective(spec: ObjectiveSpec): ImageObjective {
       fractionalTime: true,
       draw: (x0, rng) => edmDraw(x0, opts, rng),
       loss: (net, x0, draw) => edmLoss(net, x0, opts, draw),
-      denoiser: (net) => edmDenoiser(net, opts),
+      denoiser: (net, labels) => edmDenoiser(net, opts, labels),
       levels: (kind) => (kind === 'ddpm' ? sigmaLevels(schedule) : edmLevels({ sigmaMin, sigmaMax })),
     };
   }
@@ -211,8 +231,12 @@ export function makeObjective(spec: ObjectiveSpec): ImageObjective {
     fractionalTime: false,
     draw: (x0, rng) => ddpmDraw(x0, schedule, rng),
     loss: (net, x0, draw) => ddpmLoss(net, x0, schedule, prediction, draw, { minSnrGamma }),
-    denoiser: (net) =>
-      predictionDenoiser((xt, t) => net(xt, new Array<number>(xt.shape[0]).fill(t)), schedule, prediction),
+    denoiser: (net, labels) =>
+      predictionDenoiser(
+        (xt, t) => net(xt, new Array<number>(xt.shape[0]).fill(t), labels),
+        schedule,
+        prediction,
+      ),
     levels: () => sigmaLevels(schedule),
   };
 }

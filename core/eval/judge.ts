@@ -47,6 +47,11 @@ export type JudgeScores = {
   fid: number;
   samples: number;
   classes: number[];
+  /**
+   * With the digit each sample was asked to be (a class-conditional model): the share the judge
+   * classifies as that digit, over all samples and per asked digit (null for a digit never asked).
+   */
+  asked?: { accuracy: number; perDigit: (number | null)[] };
 };
 export type FeatureStats = { mean: Float64Array; cov: Float64Array };
 
@@ -87,16 +92,27 @@ export function checkImages(images: Float32Array, count: number): void {
   }
 }
 
-/** The three scores of `count` generated images against the statistics of real held-out digits. */
+/**
+ * The three scores of `count` generated images against the statistics of real held-out digits, and,
+ * given the digit each was `asked` to be, the share classified as that digit.
+ */
 export function judgeSamples(
   judge: DigitJudge,
   images: Float32Array,
   count: number,
   real: FeatureStats,
+  asked?: ArrayLike<number>,
 ): JudgeScores {
   checkImages(images, count);
+  if (
+    asked &&
+    (asked.length !== count || !Array.from(asked).every((y) => Number.isInteger(y) && y >= 0 && y < 10))
+  ) {
+    throw new Error(`judge: the asked digits must be ${count} integers in 0..9`);
+  }
   const { logits, features } = judgeOutputs(judge, images, count);
   const classes = new Array<number>(10).fill(0);
+  const [hits, tries] = [new Array<number>(10).fill(0), new Array<number>(10).fill(0)];
   let confident = 0;
   for (let i = 0; i < count; i++) {
     const row = logits.subarray(i * 10, i * 10 + 10);
@@ -106,11 +122,27 @@ export function judgeSamples(
     const best = row.indexOf(max);
     classes[best]++;
     if (1 / s > 0.9) confident++; // probability of the top class = exp(0) / sum
+    if (asked) {
+      tries[asked[i]]++;
+      if (best === asked[i]) hits[asked[i]]++;
+    }
   }
   let entropy = 0;
   for (const c of classes) if (c > 0) entropy -= (c / count) * Math.log(c / count);
   const fid = frechetDistance(featureStats(features, count), real);
-  return { confident: confident / count, entropy: entropy / Math.log(10), fid, samples: count, classes };
+  const scores = {
+    confident: confident / count,
+    entropy: entropy / Math.log(10),
+    fid,
+    samples: count,
+    classes,
+  };
+  if (!asked) return scores;
+  const accuracy = hits.reduce((a, b) => a + b, 0) / count;
+  return {
+    ...scores,
+    asked: { accuracy, perDigit: hits.map((h, d) => (tries[d] > 0 ? h / tries[d] : null)) },
+  };
 }
 
 /** The committed judge (stages/mnist/judge.safetensors), and the feature statistics of the held-out digits. */

@@ -1,7 +1,8 @@
 // safetensors, the checkpoint format PyTorch and this project share: an 8-byte little-endian header
 // length N, N bytes of JSON ({"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]},
 // ..., "__metadata__": {string: string}}), then the raw little-endian tensor bytes, offsets counted from
-// the end of the header. Only F32 is read or written here. Reading checks every field against the file,
+// the end of the header. F32 is read and written; so are I32 and I64 (read as the float32 numbers
+// they hold, exactly, up to 2^24: class labels and the like). Reading checks every field against the file,
 // so a damaged or foreign file is refused with the name of the tensor at fault; writing goes through a
 // temporary file and a rename, so a crash mid-write leaves the previous checkpoint intact.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -12,8 +13,14 @@ import type { Module } from '../nn/module.ts';
 
 export type Metadata = Record<string, string>;
 
+/** The dtypes read: 32-bit floats, and integers (held as exact float32 numbers). */
+export type Dtype = 'F32' | 'I32' | 'I64';
+const WIDTH: Record<Dtype, number> = { F32: 4, I32: 4, I64: 8 };
+
 export interface SafetensorsFile {
   tensors: Map<string, Tensor>;
+  /** Each tensor's dtype in the file. */
+  dtypes: Map<string, Dtype>;
   metadata: Metadata;
 }
 
@@ -21,8 +28,16 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 
 class SafetensorsError extends Error {}
 
-/** The bytes of a safetensors file holding `tensors` (float32, written in the map's order) and `metadata`. */
-export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Metadata = {}): Uint8Array {
+/**
+ * The bytes of a safetensors file holding `tensors` (float32, written in the map's order; the ones
+ * named in `int32` as I32, which must hold integers) and `metadata`.
+ */
+export function serializeSafetensors(
+  tensors: Map<string, Tensor>,
+  metadata: Metadata = {},
+  opts: { int32?: readonly string[] } = {},
+): Uint8Array {
+  const ints = new Set(opts.int32 ?? []);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   for (const [key, value] of Object.entries(metadata)) {
@@ -34,7 +49,13 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Met
     if (name === '__metadata__') throw new Error(`safetensors: '__metadata__' cannot name a tensor`);
     if (t.dtype !== 'float32')
       throw new Error(`safetensors: tensor '${name}' is ${t.dtype}; only float32 (F32) is written`);
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + 4 * t.size] };
+    if (ints.has(name) && !t.data.every((v) => Number.isInteger(v) && Math.abs(v) < 2 ** 31)) {
+      throw new Error(
+        `safetensors: tensor '${name}' is to be written as I32 but holds a value that is not an int32`,
+      );
+    }
+    const dtype = ints.has(name) ? 'I32' : 'F32';
+    header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + 4 * t.size] };
     offset += 4 * t.size;
   }
   let json = JSON.stringify(header);
@@ -45,8 +66,9 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, metadata: Met
   view.setBigUint64(0, BigInt(head.length), true);
   bytes.set(head, 8);
   let at = 8 + head.length;
-  for (const t of tensors.values()) {
-    if (LITTLE_ENDIAN) bytes.set(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.size), at);
+  for (const [name, t] of tensors) {
+    if (ints.has(name)) for (let i = 0; i < t.size; i++) view.setInt32(at + 4 * i, t.data[i], true);
+    else if (LITTLE_ENDIAN) bytes.set(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.size), at);
     else for (let i = 0; i < t.size; i++) view.setFloat32(at + 4 * i, t.data[i], true);
     at += 4 * t.size;
   }
@@ -79,7 +101,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
   const bodyLength = bytes.length - body;
   let metadata: Metadata = {};
   // every entry is checked before anything is allocated for it: a header can claim any size
-  const entries: { name: string; dims: number[]; begin: number; end: number }[] = [];
+  const entries: { name: string; dtype: Dtype; dims: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof info !== 'object' || info === null || Array.isArray(info))
@@ -96,9 +118,10 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
       shape?: unknown;
       data_offsets?: unknown;
     };
-    if (entry.dtype !== 'F32') {
-      fail(`tensor '${name}' has dtype ${JSON.stringify(entry.dtype)}; only F32 is supported`);
+    if (!(typeof entry.dtype === 'string' && Object.hasOwn(WIDTH, entry.dtype))) {
+      fail(`tensor '${name}' has dtype ${JSON.stringify(entry.dtype)}; only F32, I32 and I64 are read`);
     }
+    const dtype = entry.dtype as Dtype;
     const shape = entry.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
@@ -113,10 +136,10 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
     }
     const [begin, end] = offsets as [number, number];
     const dims = shape as number[];
-    const needed = 4 * shapeSize(dims);
+    const needed = WIDTH[dtype] * shapeSize(dims);
     if (end - begin !== needed) {
       fail(
-        `tensor '${name}' spans ${end - begin} bytes but F32 of shape ${formatShape(dims)} needs ${needed}`,
+        `tensor '${name}' spans ${end - begin} bytes but ${dtype} of shape ${formatShape(dims)} needs ${needed}`,
       );
     }
     if (end > bodyLength) {
@@ -124,7 +147,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
         `tensor '${name}' ends at byte ${end} of the data but the file holds only ${bodyLength} (truncated)`,
       );
     }
-    entries.push({ name, dims, begin, end });
+    entries.push({ name, dtype, dims, begin, end });
   }
   // the tensors tile the data exactly, in some order, as the format requires: no overlap (two tensors
   // reading the same bytes), no gap and nothing after the last
@@ -143,14 +166,26 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
     fail(`${bodyLength - at} bytes follow the last tensor's data (a damaged file, or not safetensors)`);
   }
   const tensors = new Map<string, Tensor>();
-  for (const { name, dims, begin, end } of entries) {
-    const data = new Float32Array((end - begin) / 4);
+  const dtypes = new Map<string, Dtype>();
+  for (const { name, dtype, dims, begin, end } of entries) {
+    const data = new Float32Array((end - begin) / WIDTH[dtype]);
     const start = bytes.byteOffset + body + begin;
-    if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, start, end - begin));
-    else for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(body + begin + 4 * i, true);
+    if (dtype === 'F32' && LITTLE_ENDIAN) {
+      new Uint8Array(data.buffer).set(new Uint8Array(bytes.buffer, start, end - begin));
+    } else {
+      for (let i = 0; i < data.length; i++) {
+        const at = body + begin + WIDTH[dtype] * i;
+        const v = dtype === 'F32' ? view.getFloat32(at, true) : dtype === 'I32' ? view.getInt32(at, true) : Number(view.getBigInt64(at, true)); // prettier-ignore
+        // an integer past 2^24 has no exact float32: refused rather than rounded
+        if (dtype !== 'F32' && Math.abs(v) > 2 ** 24)
+          fail(`tensor '${name}' holds ${v} at element ${i}, past the 2^24 read exactly`);
+        data[i] = v;
+      }
+    }
     tensors.set(name, new Tensor(data, dims));
+    dtypes.set(name, dtype);
   }
-  return { tensors, metadata };
+  return { tensors, dtypes, metadata };
 }
 
 export function readSafetensors(path: string): SafetensorsFile {
@@ -164,8 +199,13 @@ export function readSafetensors(path: string): SafetensorsFile {
 }
 
 /** Writes a temporary file beside `path`, flushes it to disk, then renames it over `path`. */
-export function writeSafetensors(path: string, tensors: Map<string, Tensor>, metadata: Metadata = {}): void {
-  const bytes = serializeSafetensors(tensors, metadata);
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, Tensor>,
+  metadata: Metadata = {},
+  opts: { int32?: readonly string[] } = {},
+): void {
+  const bytes = serializeSafetensors(tensors, metadata, opts);
   const tmp = `${path}.tmp-${process.pid}`;
   let fd: number | null = null;
   try {

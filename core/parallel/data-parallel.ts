@@ -189,6 +189,7 @@ function toRequest({ x0, draw }: { x0: Tensor; draw: NoiseDraw }): GradRequest {
     shape: x0.shape,
     levels: draw.levels,
     noise: draw.noise.data as Float32Array,
+    labels: draw.labels,
   };
 }
 

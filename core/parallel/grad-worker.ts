@@ -33,7 +33,7 @@ try {
       model.zeroGrad();
       const x0 = new Tensor(req.x0, req.shape);
       const noise = new Tensor(req.noise, req.shape);
-      const loss = objective.loss(net, x0, { levels: req.levels, noise });
+      const loss = objective.loss(net, x0, { levels: req.levels, noise, labels: req.labels });
       const value = loss.item();
       loss.backward();
       copyOut(params, grads, true);

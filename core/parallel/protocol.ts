@@ -21,6 +21,8 @@ export type GradRequest = {
   shape: readonly number[];
   levels: number[];
   noise: Float32Array;
+  /** A conditional model's labels, one per image. */
+  labels?: number[];
 };
 
 /** The share's mean loss (its gradient is in the worker's slot), or what went wrong; `ready` on start. */

@@ -2,7 +2,7 @@
 // fields, plus the options this project adds (objective, prediction, EDM's constants, schedules).
 // Every field is checked before anything is built, and an error names the field and what it expects.
 import { readFileSync } from 'node:fs';
-import { validateUNetConfig, type UNetConfig } from '../../core/nn/unet-config.ts';
+import { validateUNetConfig, type CheckedUNetConfig } from '../../core/nn/unet-config.ts';
 import { makeObjective, type ImageObjective, type ObjectiveSpec } from '../../core/diffusion/objectives.ts';
 
 export type DiffusionParams = {
@@ -42,11 +42,16 @@ export type TrainParams = {
   num_grid_rows: number;
   sampler: 'ddim' | 'ddpm' | 'heun';
   sample_steps: number;
+  /**
+   * A class-conditional model (model_params.num_classes): the chance that a training label is replaced
+   * by "no class", which teaches the unconditional half of classifier-free guidance (Ho & Salimans 2022).
+   */
+  cond_drop_prob: number;
 };
 
 export type StageConfig = {
   diffusion_params: DiffusionParams;
-  model_params: Required<UNetConfig>;
+  model_params: CheckedUNetConfig;
   train_params: TrainParams;
 };
 
@@ -101,6 +106,7 @@ const TRAIN: Record<keyof TrainParams, Field> = {
   num_grid_rows: { kind: 'int', min: 1, max: 100, default: 10 },
   sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },
   sample_steps: { kind: 'int', min: 1, max: 10000, default: 50 },
+  cond_drop_prob: { kind: 'number', min: 0, max: 1, default: 0.1 },
 };
 
 /** Whether a number lies within a field's bounds. */
@@ -171,7 +177,7 @@ export function validateConfig(raw: unknown): StageConfig {
   if (diffusion.beta_end <= diffusion.beta_start) {
     throw new ConfigError('config: diffusion_params.beta_end must be larger than beta_start');
   }
-  let model: Required<UNetConfig>;
+  let model: CheckedUNetConfig;
   try {
     model = validateUNetConfig(obj.model_params);
   } catch (e) {

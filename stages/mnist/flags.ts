@@ -1,4 +1,7 @@
 // The flags of stage:mnist's three commands, declared once; each command takes a subset.
+
+/** The guidance W `sample` uses on a class-conditional checkpoint unless --guidance says otherwise. */
+export const DEFAULT_GUIDANCE = 2;
 import type { FlagSpec, Flags } from '../lib/cli.ts';
 import { BACKEND_FLAG } from '../lib/flags.ts';
 
@@ -50,6 +53,16 @@ const FLAGS = {
   n: { type: 'int', default: 100, min: 1, max: 100000, help: 'number of samples' },
   steps: { type: 'int', default: 50, min: 1, max: 10000, help: 'sampler steps (ddim, heun)' },
   sampler: { type: 'string', default: 'ddim', help: 'ddim | ddpm | heun' },
+  classes: {
+    type: 'string',
+    default: '',
+    help: "a class-conditional checkpoint's digits: all (N spread over 0..9, a grid row each; the default) or a list like 0,3,7",
+  },
+  guidance: {
+    type: 'string',
+    default: '',
+    help: `classifier-free guidance W of a class-conditional checkpoint: D = D_uncond + W (D_cond - D_uncond), 1 none, 0 unconditional (default ${DEFAULT_GUIDANCE}, the measured best)`,
+  },
   'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
   quiet: { type: 'boolean', help: 'no progress bar' },
   ...BACKEND_FLAG,
@@ -65,7 +78,7 @@ export const TRAIN_FLAGS = pick(
   ...(['no-sample', 'quiet', 'backend', 'threads'] as const),
 );
 export const SAMPLE_FLAGS = {
-  ...pick('checkpoint', 'n', 'steps', 'sampler', 'seed', 'clip-x0'),
+  ...pick('checkpoint', 'n', 'steps', 'sampler', 'classes', 'guidance', 'seed', 'clip-x0'),
   out: { ...FLAGS.out, default: 'out/mnist-samples', help: 'output folder' },
   ...pick('quiet', 'backend'),
 } as const;

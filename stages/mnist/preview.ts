@@ -14,6 +14,7 @@ import { terminalImages } from '../../plots/terminal.ts';
 import type { StageConfig } from '../lib/config.ts';
 import type { OutputDir } from '../lib/output.ts';
 import { JUDGE } from './judge.ts';
+import { DEFAULT_GUIDANCE } from './flags.ts';
 import { drawDigits } from './sample.ts';
 
 /** Digits drawn per preview (all judged), of which the first `SHOWN` are shown; DDIM with `STEPS` steps. */
@@ -42,7 +43,8 @@ export class Preview {
     this.next = (Math.floor(state.seconds / 60 / minutes) + 1) * minutes * 60;
     this.startSeconds = state.seconds;
     const log = out.path('preview-log.csv');
-    if (state.step === 0 || !existsSync(log)) out.writeFile('preview-log.csv', `${LOG_HEADER}\n`);
+    const header = cfg.model_params.num_classes ? `${LOG_HEADER},asked` : LOG_HEADER;
+    if (state.step === 0 || !existsSync(log)) out.writeFile('preview-log.csv', `${header}\n`);
     else {
       const lines = readFileSync(log, 'utf8').trim().split('\n');
       const kept = lines.filter((l, i) => i === 0 || Number(l.split(',')[0]) <= state.step);
@@ -61,15 +63,15 @@ export class Preview {
     const t0 = performance.now();
     this.next = (Math.floor(state.seconds / 60 / this.minutes) + 1) * this.minutes * 60;
     const { count, shown, steps } = PREVIEW;
+    // a conditional model is asked for the digits in turn, 0, 1, ..., 9, 0, ..., with the default guidance
+    const classes = this.cfg.model_params.num_classes ?? 0;
+    const labels = classes > 0 ? Array.from({ length: count }, (_, i) => i % classes) : undefined;
     const { images } = drawDigits(ema, this.cfg, {
-      sampler: 'ddim',
-      steps,
-      count,
-      seed: this.seed,
-      quiet: true,
+      ...{ sampler: 'ddim', steps, count, seed: this.seed, quiet: true },
+      ...{ labels, guidance: DEFAULT_GUIDANCE },
     });
     this.judge ??= loadJudge(JUDGE, mnistSplit().test);
-    const scores = judgeSamples(this.judge.judge, images, count, this.judge.real);
+    const scores = judgeSamples(this.judge.judge, images, count, this.judge.real, labels);
     const minutes = state.seconds / 60;
     const row = {
       step: state.step,
@@ -89,7 +91,7 @@ export class Preview {
     );
     appendFileSync(
       this.out.path('preview-log.csv'),
-      `${state.step},${state.images},${minutes.toFixed(2)},${scores.confident},${scores.entropy.toFixed(4)},${scores.fid.toFixed(2)},${count}\n`,
+      `${state.step},${state.images},${minutes.toFixed(2)},${scores.confident},${scores.entropy.toFixed(4)},${scores.fid.toFixed(2)},${count}${scores.asked ? `,${scores.asked.accuracy}` : ''}\n`,
     );
     this.save();
     show(`preview at ${label}: ${scoreText(scores, count)}\n${terminalImages(row.shown, { count: shown, height: 28, width: 28 })}`); // prettier-ignore
@@ -148,4 +150,4 @@ export class Preview {
 }
 
 const scoreText = (s: JudgeScores, n: number) =>
-  `confident ${s.confident.toFixed(2)}, entropy ${s.entropy.toFixed(2)}, FID(${n}) ${s.fid.toFixed(0)}`;
+  `${s.asked ? `asked digit ${s.asked.accuracy.toFixed(2)}, ` : ''}confident ${s.confident.toFixed(2)}, entropy ${s.entropy.toFixed(2)}, FID(${n}) ${s.fid.toFixed(0)}`;

@@ -1,44 +1,103 @@
 // `npm run stage:mnist -- sample`: digits from a checkpoint's EMA weights (by default the committed
-// stages/mnist/default.safetensors), with DDIM, Heun or the 1000-step ancestral sampler. Writes
-// samples.safetensors ([N, C, H, W] in [0, 1]) and a grid; the ancestral sampler also writes the
-// reference's figure, x_t and the predicted x0 at t = T, 0.8 T, ..., 0.
+// stages/mnist/default.safetensors), with DDIM, Heun or the 1000-step ancestral sampler; from a
+// class-conditional checkpoint, the digits asked for (--classes) with classifier-free guidance
+// (--guidance). Writes samples.safetensors ([N, C, H, W] in [0, 1], and the digit asked of each) and a
+// grid; the ancestral sampler also writes the reference's figure, x_t and the predicted x0 at
+// t = T, 0.8 T, ..., 0.
 import { Rng, Tensor, UNet } from '../../core/index.ts';
-import { imageNet, imageScheduler, IMAGE_SAMPLERS, sampleImages } from '../../core/diffusion/image.ts';
-import { clipDenoiser } from '../../core/diffusion/schedulers.ts';
+import {
+  guidedDenoiser,
+  imageNet,
+  imageScheduler,
+  IMAGE_SAMPLERS,
+  sampleImages,
+} from '../../core/diffusion/image.ts';
+import { clipDenoiser, type Denoiser } from '../../core/diffusion/schedulers.ts';
 import { readCheckpoint, restoreCheckpoint } from '../../core/io/checkpoint.ts';
 import { writeSafetensors } from '../../core/io/safetensors.ts';
 import { useBackend } from '../../core/kernels/select.ts';
 import { imageGrid } from '../../plots/index.ts';
 import { objectiveOf, validateConfig, type StageConfig } from '../lib/config.ts';
+import { UsageError } from '../lib/cli.ts';
 import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import type { SampleFlags } from './flags.ts';
+import { DEFAULT_GUIDANCE, type SampleFlags } from './flags.ts';
 
 export async function sample(flags: SampleFlags): Promise<void> {
   const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', 'stage:mnist -- sample');
   const ckpt = readCheckpoint(flags.checkpoint);
   const cfg = validateConfig(ckpt.config);
+  const { labels, guidance } = conditioning(flags, cfg.model_params.num_classes ?? 0);
   console.log(await useBackend(flags.backend));
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
   const out = new OutputDir(flags.out);
   // the reference's figure: x_t and the x0 predicted from it at t = T, 0.8 T, ..., 0
   const fractions = sampler === 'ddpm' ? [1, 0.8, 0.6, 0.4, 0.2, 0] : [];
-  const { images, snapshots } = drawDigits(ema, cfg, { ...flags, sampler, count: flags.n, fractions });
-  const rows = Math.max(1, Math.round(Math.sqrt(Math.min(flags.n, 100))));
-  writeSamples(out, images, flags.n, cfg, rows);
+  const { images, snapshots } = drawDigits(ema, cfg, {
+    ...{ ...flags, sampler, count: flags.n, fractions },
+    ...{ labels: labels ?? undefined, guidance },
+  });
+  const grid = gridShape(flags.n, labels);
+  writeSamples(out, images, flags.n, cfg, grid, labels);
   for (const { t, xt, x0 } of snapshots) {
     const tag = String(t).padStart(4, '0');
-    saveGrid(out, `xt_t${tag}.png`, xt, cfg, rows, `x_t at t = ${t}`);
-    saveGrid(out, `x0_t${tag}.png`, x0, cfg, rows, `predicted x0 at t = ${t}`);
+    saveGrid(out, `xt_t${tag}.png`, xt, cfg, grid, `x_t at t = ${t}`);
+    saveGrid(out, `x0_t${tag}.png`, x0, cfg, grid, `predicted x0 at t = ${t}`);
   }
   console.log(out.report());
 }
 
 /**
- * `count` images from the EMA model in [0, 1], with a progress bar; and, at each fraction f of the way
- * from pure noise (1) to the data (0), x_t and the predicted x0, labelled t = f T.
+ * What --classes and --guidance ask of a checkpoint with `classes` classes (0: unconditional): the digit
+ * asked of each sample (N spread evenly over the chosen digits, in order) and the guidance W. An
+ * unconditional checkpoint refuses both.
+ */
+function conditioning(flags: SampleFlags, classes: number): { labels: number[] | null; guidance: number } {
+  const usage = 'usage: npm run stage:mnist -- sample --help';
+  if (classes === 0) {
+    if (flags.classes !== '' || flags.guidance !== '') {
+      throw new UsageError(
+        `--classes and --guidance need a class-conditional checkpoint; ${flags.checkpoint} has no classes`,
+        usage,
+      );
+    }
+    return { labels: null, guidance: 1 };
+  }
+  const text = flags.guidance.trim();
+  const guidance = text === '' ? DEFAULT_GUIDANCE : Number(text);
+  if (!(text === '' || (Number.isFinite(guidance) && guidance >= 0))) {
+    throw new UsageError(`--guidance expects a number >= 0, got '${flags.guidance}'`, usage);
+  }
+  const list =
+    flags.classes === '' || flags.classes === 'all' ? [...Array(classes).keys()] : flags.classes.split(',');
+  const digits = list.map((d) => (typeof d === 'number' ? d : Number(d.trim())));
+  digits.forEach((d, i) => {
+    if (!(Number.isInteger(d) && d >= 0 && d < classes)) {
+      throw new UsageError(`--classes: '${list[i]}' is not a class of this checkpoint (0..${classes - 1}); give all or a list like 0,3,7`, usage); // prettier-ignore
+    }
+  });
+  return { labels: spreadLabels(flags.n, digits), guidance };
+}
+
+/** n samples spread evenly over `digits`, in order: sample i asks for digits[floor(i k / n)]. */
+export function spreadLabels(n: number, digits: number[]): number[] {
+  return Array.from({ length: n }, (_, i) => digits[Math.floor((i * digits.length) / n)]);
+}
+
+/** Images per grid row: one row per asked digit when they divide evenly, else a square. */
+export function gridShape(n: number, labels: number[] | null): { columns: number; shown: number } {
+  const kinds = labels ? new Set(labels).size : 0;
+  if (labels && n % kinds === 0 && n / kinds <= 20) return { columns: n / kinds, shown: n };
+  const side = Math.max(1, Math.round(Math.sqrt(Math.min(n, 100))));
+  return { columns: side, shown: Math.min(n, side * side) };
+}
+
+/**
+ * `count` images from the EMA model in [0, 1], with a progress bar; for a conditional model, image i
+ * asked for digit `labels[i]` with guidance W. At each fraction f of the way from pure noise (1) to the
+ * data (0), x_t and the predicted x0, labelled t = f T.
  */
 export function drawDigits(
   ema: UNet,
@@ -51,12 +110,20 @@ export function drawDigits(
     quiet: boolean;
     'clip-x0'?: boolean;
     fractions?: number[];
+    labels?: number[];
+    guidance?: number;
   },
 ) {
   const objective = objectiveOf(cfg);
-  const model = objective.denoiser(imageNet(ema, objective));
-  // diffusers' clip_sample: a clean digit lies in [-1, 1], so its estimate is clamped there
-  const denoise = opts['clip-x0'] ? clipDenoiser(model, -1, 1) : model;
+  const net = imageNet(ema, objective);
+  const { labels, guidance = 1 } = opts;
+  const denoiserFor = (batch?: number[]): Denoiser => {
+    const model = batch
+      ? guidedDenoiser((l) => objective.denoiser(net, l), batch, guidance, ema.nullLabel)
+      : objective.denoiser(net);
+    // diffusers' clip_sample: a clean digit lies in [-1, 1], so its estimate is clamped there
+    return opts['clip-x0'] ? clipDenoiser(model, -1, 1) : model;
+  };
   const scheduler = imageScheduler(objective, opts.sampler, opts.steps);
   const { im_channels: c, im_size: size } = cfg.model_params;
   const batch = 100;
@@ -66,10 +133,11 @@ export function drawDigits(
   });
   const last = scheduler.steps;
   const fractions = opts.fractions ?? [];
-  const { images, snapshots } = sampleImages(denoise, scheduler, {
+  const { images, snapshots } = sampleImages(denoiserFor, scheduler, {
     count: opts.count,
     shape: [c, size, size],
     rng: new Rng(opts.seed),
+    labels,
     batch,
     keep: fractions.map((f) => Math.round((1 - f) * last)),
     onStep: () => bar.tick(1),
@@ -78,39 +146,49 @@ export function drawDigits(
   return { images, snapshots: snapshots.map((s, i) => ({ ...s, t: Math.round(fractions[i] * T) })) };
 }
 
-/** The first rows x rows images of a batch as a labelled grid PNG in `out`. */
+/** The first `shown` images of a batch as a labelled grid PNG in `out`, `columns` to a row. */
 export function saveGrid(
   out: OutputDir,
   file: string,
   images: Float32Array,
   cfg: StageConfig,
-  rows: number,
+  grid: { columns: number; shown: number },
   title: string,
 ) {
   const { im_channels: c, im_size: s } = cfg.model_params;
-  const shown = Math.min(images.length / (c * s * s), rows * rows);
+  const shown = Math.min(images.length / (c * s * s), grid.shown);
   imageGrid({
     data: images.subarray(0, shown * c * s * s),
     n: shown,
     channels: c === 3 ? 3 : 1,
     height: s,
     width: s,
-    nrow: rows,
+    nrow: grid.columns,
     title: title.replace('{n}', String(shown)),
   }).save(out.record(out.path(file)));
 }
 
-/** samples.safetensors ([count, C, H, W] in [0, 1]) and grid.png. */
+/** samples.safetensors ([count, C, H, W] in [0, 1], and the digit asked of each as I32) and grid.png. */
 export function writeSamples(
   out: OutputDir,
   images: Float32Array,
   count: number,
   cfg: StageConfig,
-  rows: number,
+  grid: { columns: number; shown: number },
+  labels: number[] | null = null,
 ): void {
   const { im_channels: c, im_size: s } = cfg.model_params;
   const path = out.path('samples.safetensors');
-  writeSafetensors(path, new Map([['samples', new Tensor(images, [count, c, s, s])]]), { range: '[0, 1]' });
+  const tensors = new Map([['samples', new Tensor(images, [count, c, s, s])]]);
+  if (labels) tensors.set('labels', new Tensor(Float32Array.from(labels), [count]));
+  writeSafetensors(path, tensors, { range: '[0, 1]' }, { int32: labels ? ['labels'] : [] });
   out.record(path);
-  saveGrid(out, 'grid.png', images, cfg, rows, '{n} samples');
+  saveGrid(
+    out,
+    'grid.png',
+    images,
+    cfg,
+    grid,
+    labels ? '{n} samples, one row per digit asked' : '{n} samples',
+  );
 }

@@ -11,14 +11,15 @@ import {
   saveCheckpoint,
   type TrainingState,
 } from '../../core/io/checkpoint.ts';
+import { dropLabels } from '../../core/diffusion/objectives.ts';
 import { DataParallel, defaultThreads } from '../../core/parallel/data-parallel.ts';
 import { ConfigError, objectiveOf, readConfig, validateConfig, type StageConfig } from '../lib/config.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import type { TrainFlags } from './flags.ts';
+import { DEFAULT_GUIDANCE, type TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
-import { drawDigits, writeSamples } from './sample.ts';
+import { drawDigits, gridShape, spreadLabels, writeSamples } from './sample.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
   const cfg = readConfig(flags.config, flags.set); // a bad config stops here, before anything is built
@@ -63,10 +64,16 @@ export async function train(flags: TrainFlags): Promise<void> {
   while (state.step < tp.num_steps && state.seconds < budget) {
     const t0 = performance.now();
     const rng = new Rng(`${flags.seed}/${state.step}`);
-    const x0 = drawBatch(data, train.count, tp.batch_size, rng);
+    const { x0, idx } = drawBatch(data, train.count, tp.batch_size, rng);
     const warm = tp.warmup_steps > 0 ? Math.min(1, (state.step + 1) / tp.warmup_steps) : 1;
     optimizer.lr = warm * (tp.lr_schedule === 'cosine' ? cosineLr(tp.lr, state.step, tp.num_steps) : tp.lr);
-    const loss = await parallel.lossAndGrad(x0, objective.draw(x0, rng));
+    const draw = objective.draw(x0, rng);
+    // a conditional model learns each digit's label, and "no class" for a share of them
+    if (unet.class_emb) {
+      const labels = idx.map((i) => train.labels[i]);
+      draw.labels = dropLabels(labels, tp.cond_drop_prob, unet.nullLabel, rng);
+    }
+    const loss = await parallel.lossAndGrad(x0, draw);
     if (!Number.isFinite(loss)) {
       throw new Error(
         `the loss became ${loss} at step ${state.step}; stopping. The last good checkpoint is kept${existsSync(ckptPath) ? ` at ${ckptPath}` : ' (none was written yet)'}`,
@@ -167,12 +174,12 @@ function initFrom(cfg: StageConfig, unet: UNet, emaNet: UNet): TrainingState {
   return state;
 }
 
-/** A batch of `size` digits drawn with replacement, as [size, 1, 28, 28]. */
-function drawBatch(data: Float32Array, count: number, size: number, rng: Rng): Tensor {
+/** A batch of `size` digits drawn with replacement, as [size, 1, 28, 28], and which digits they are. */
+function drawBatch(data: Float32Array, count: number, size: number, rng: Rng): { x0: Tensor; idx: number[] } {
   const idx = Array.from({ length: size }, () => rng.int(0, count));
   const x0 = new Tensor(new Float32Array(size * PIXELS), [size, 1, 28, 28]);
   idx.forEach((i, k) => x0.data.set(data.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
-  return x0;
+  return { x0, idx };
 }
 
 /**
@@ -219,7 +226,10 @@ function interruptible() {
   };
 }
 
-/** The config's sampler on the EMA weights, the samples judged; scores.json holds both. */
+/**
+ * The config's sampler on the EMA weights, the samples judged; scores.json holds both. A conditional
+ * model is asked for every digit in turn, with the default guidance.
+ */
 function sampleAndJudge(
   out: OutputDir,
   emaNet: UNet,
@@ -228,19 +238,27 @@ function sampleAndJudge(
   flags: TrainFlags,
 ): void {
   const tp = cfg.train_params;
+  const classes = cfg.model_params.num_classes ?? 0;
+  const labels = classes > 0 ? spreadLabels(tp.num_samples, [...Array(classes).keys()]) : undefined;
+  const guidance = classes > 0 ? DEFAULT_GUIDANCE : 1;
   const { images } = drawDigits(emaNet, cfg, {
     sampler: tp.sampler,
     steps: tp.sample_steps,
     count: tp.num_samples,
     seed: flags.seed,
     quiet: flags.quiet,
+    labels,
+    guidance,
   });
-  writeSamples(out, images, tp.num_samples, cfg, tp.num_grid_rows);
-  const scores = judgeImages(images, tp.num_samples);
+  const rows = tp.num_grid_rows;
+  const grid = labels ? gridShape(tp.num_samples, labels) : { columns: rows, shown: rows * rows };
+  writeSamples(out, images, tp.num_samples, cfg, grid, labels ?? null);
+  const scores = judgeImages(images, tp.num_samples, labels);
   out.writeJson('scores.json', {
     ...scores,
     sampler: tp.sampler,
     steps: tp.sample_steps,
+    ...(labels ? { guidance } : {}),
     trainedSteps: state.step,
     trainedImages: state.images,
     trainedMinutes: state.seconds / 60,

@@ -57,21 +57,33 @@ function holds(bytes: Uint8Array): boolean {
   }
   const file: SafetensorsFile = result.value;
   const { header, body } = split(bytes);
-  const entries = JSON.parse(header) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+  const entries = JSON.parse(header) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const spans: [number, number][] = [];
   for (const [name, t] of file.tensors) {
     const {
+      dtype,
       shape,
       data_offsets: [begin, end],
     } = entries[name];
     assert.equal([...t.shape], shape, name);
-    assert.is(4 * t.size, end - begin, name);
-    const want = new Float32Array(body.slice(begin, end).buffer);
-    assert.equal(
-      new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.size),
-      new Uint8Array(want.buffer),
-      name,
-    );
+    assert.is(file.dtypes.get(name), dtype, name);
+    const bytesOf = body.slice(begin, end);
+    if (dtype === 'F32') {
+      assert.is(4 * t.size, end - begin, name);
+      assert.equal(new Uint8Array(t.data.buffer, t.data.byteOffset, 4 * t.size), bytesOf, name);
+    } else {
+      // integers, held as the float32 numbers they are
+      const width = dtype === 'I32' ? 4 : 8;
+      assert.is(width * t.size, end - begin, name);
+      const view = new DataView(bytesOf.buffer, bytesOf.byteOffset);
+      for (let k = 0; k < t.size; k++) {
+        const v = width === 4 ? view.getInt32(4 * k, true) : Number(view.getBigInt64(8 * k, true));
+        assert.is(t.data[k], v, `${name}[${k}]`);
+      }
+    }
     spans.push([begin, end]);
   }
   // the tensors tile the data: in order of their offsets, each starts where the one before ends

@@ -141,11 +141,11 @@ test('a truncated file is refused, naming the tensor that runs past the end', ()
   assert.throws(() => readSafetensors(path), /file is 5 bytes, too short for the 8-byte header length/);
 });
 
-test('a non-F32 tensor is refused, naming it and its dtype', () => {
+test('a tensor of another dtype than F32, I32 or I64 is refused, naming it and its dtype', () => {
   const bytes = rawFile({ half: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4));
   assert.throws(
     () => parseSafetensors(bytes, 'f16.safetensors'),
-    /f16.safetensors: tensor 'half' has dtype "F16"; only F32 is supported/,
+    /f16.safetensors: tensor 'half' has dtype "F16"; only F32, I32 and I64 are read/,
   );
   assert.throws(
     () => serializeSafetensors(new Map([['x', tensor([1], [1], { dtype: 'float64' })]])),
@@ -215,6 +215,28 @@ test('overlapping, gapped or trailing tensor data is refused, naming the tensor'
   for (const [header, message] of cases) {
     assert.throws(() => parseSafetensors(rawFile(header, body), 'f.safetensors'), message);
   }
+});
+
+test('integer tensors: I32 written and read back exactly; I64 read; past 2^24 refused, not rounded', () => {
+  const labels = tensor([0, 3, 9, -2], [4]);
+  const bytes = serializeSafetensors(new Map([['labels', labels]]), {}, { int32: ['labels'] });
+  const back = parseSafetensors(bytes);
+  assert.equal(Array.from(back.tensors.get('labels')?.data ?? []), [0, 3, 9, -2]);
+  assert.is(back.dtypes.get('labels'), 'I32');
+  assert.throws(
+    () => serializeSafetensors(new Map([['labels', tensor([0.5])]]), {}, { int32: ['labels'] }),
+    /'labels' is to be written as I32 but holds a value that is not an int32/,
+  );
+  const i64 = new Uint8Array(16);
+  new DataView(i64.buffer).setBigInt64(0, 7n, true);
+  new DataView(i64.buffer).setBigInt64(8, -1n, true);
+  const long = parseSafetensors(rawFile({ y: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, i64));
+  assert.equal(Array.from(long.tensors.get('y')?.data ?? []), [7, -1]);
+  new DataView(i64.buffer).setBigInt64(8, 2n ** 40n, true);
+  assert.throws(
+    () => parseSafetensors(rawFile({ y: { dtype: 'I64', shape: [2], data_offsets: [0, 16] } }, i64), 'l'),
+    /l: tensor 'y' holds 1099511627776 at element 1, past the 2\^24 read exactly/,
+  );
 });
 
 test.run();
