@@ -28,17 +28,24 @@ export function imageNet(unet: UNet, objective: ImageObjective): ImageNet {
  * Classifier-free guidance (Ho & Salimans 2022), in the denoiser's output space:
  * D = D_uncond + W (D_cond - D_uncond), the two halves from one batched forward pass of [x; x] told
  * [labels; no class]. W = 1 is the conditional denoiser alone (and costs one pass), W = 0 the
- * unconditional one; W > 1 pushes each sample towards what makes it its class.
+ * unconditional one; W > 1 pushes each sample towards what makes it its class. Given `interval`
+ * [sigmaLo, sigmaHi], guidance applies only at noise levels sigma = s / a inside it and the conditional
+ * denoiser alone serves elsewhere (Kynkäänniemi et al. 2024: guidance at high noise mostly costs
+ * diversity, at low noise it does little).
  */
 export function guidedDenoiser(
   denoiserFor: (labels: number[]) => Denoiser,
   labels: number[],
   guidance: number,
   nullLabel: number,
+  interval: readonly [number, number] = [0, Infinity],
 ): Denoiser {
-  if (guidance === 1) return denoiserFor(labels);
+  const cond = denoiserFor(labels);
+  if (guidance === 1) return cond;
   const both = denoiserFor([...labels, ...labels.map(() => nullLabel)]);
   return (x, level) => {
+    const sigma = level.s / level.a;
+    if (sigma < interval[0] || sigma > interval[1]) return cond(x, level);
     const n = x.shape[0];
     const out = noGrad(() => both(concat([x, x], 0), level));
     return combine(guidance, slice(out, 0, 0, n), 1 - guidance, slice(out, 0, n, 2 * n));

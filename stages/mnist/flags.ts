@@ -1,9 +1,12 @@
 // The flags of stage:mnist's three commands, declared once; each command takes a subset.
-
-/** The guidance W `sample` uses on a class-conditional checkpoint unless --guidance says otherwise. */
-export const DEFAULT_GUIDANCE = 2;
 import type { FlagSpec, Flags } from '../lib/cli.ts';
 import { BACKEND_FLAG } from '../lib/flags.ts';
+
+/**
+ * The guidance a class-conditional checkpoint samples with unless --guidance and --guidance-interval say
+ * otherwise: the scale W, and the noise levels sigma where it applies (docs/mnist-class.md measures them).
+ */
+export const GUIDANCE = { scale: 2, interval: [0.5, 5] as [number, number] };
 
 const FLAGS = {
   config: {
@@ -61,7 +64,12 @@ const FLAGS = {
   guidance: {
     type: 'string',
     default: '',
-    help: `classifier-free guidance W of a class-conditional checkpoint: D = D_uncond + W (D_cond - D_uncond), 1 none, 0 unconditional (default ${DEFAULT_GUIDANCE}, the measured best)`,
+    help: `classifier-free guidance W of a class-conditional checkpoint: D = D_uncond + W (D_cond - D_uncond), 1 none, 0 unconditional (default ${GUIDANCE.scale}, the W recommended by measurement)`,
+  },
+  'guidance-interval': {
+    type: 'string',
+    default: '',
+    help: `guide only at noise levels sigma in LO,HI, the conditional prediction alone elsewhere; all: every level (default ${GUIDANCE.interval.join(',')}, measured)`,
   },
   'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
   quiet: { type: 'boolean', help: 'no progress bar' },
@@ -78,7 +86,17 @@ export const TRAIN_FLAGS = pick(
   ...(['no-sample', 'quiet', 'backend', 'threads'] as const),
 );
 export const SAMPLE_FLAGS = {
-  ...pick('checkpoint', 'n', 'steps', 'sampler', 'classes', 'guidance', 'seed', 'clip-x0'),
+  ...pick(
+    'checkpoint',
+    'n',
+    'steps',
+    'sampler',
+    'classes',
+    'guidance',
+    'guidance-interval',
+    'seed',
+    'clip-x0',
+  ),
   out: { ...FLAGS.out, default: 'out/mnist-samples', help: 'output folder' },
   ...pick('quiet', 'backend'),
 } as const;

@@ -14,7 +14,7 @@ import { terminalImages } from '../../plots/terminal.ts';
 import type { StageConfig } from '../lib/config.ts';
 import type { OutputDir } from '../lib/output.ts';
 import { JUDGE } from './judge.ts';
-import { DEFAULT_GUIDANCE } from './flags.ts';
+import { GUIDANCE } from './flags.ts';
 import { drawDigits } from './sample.ts';
 
 /** Digits drawn per preview (all judged), of which the first `SHOWN` are shown; DDIM with `STEPS` steps. */
@@ -63,12 +63,12 @@ export class Preview {
     const t0 = performance.now();
     this.next = (Math.floor(state.seconds / 60 / this.minutes) + 1) * this.minutes * 60;
     const { count, shown, steps } = PREVIEW;
-    // a conditional model is asked for the digits in turn, 0, 1, ..., 9, 0, ..., with the default guidance
+    // a conditional model is asked for the digits in turn, 0, 1, ..., 9, 0, ..., with the recommended guidance
     const classes = this.cfg.model_params.num_classes ?? 0;
     const labels = classes > 0 ? Array.from({ length: count }, (_, i) => i % classes) : undefined;
     const { images } = drawDigits(ema, this.cfg, {
       ...{ sampler: 'ddim', steps, count, seed: this.seed, quiet: true },
-      ...{ labels, guidance: DEFAULT_GUIDANCE },
+      ...{ labels, guidance: GUIDANCE.scale, interval: GUIDANCE.interval },
     });
     this.judge ??= loadJudge(JUDGE, mnistSplit().test);
     const scores = judgeSamples(this.judge.judge, images, count, this.judge.real, labels);

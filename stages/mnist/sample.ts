@@ -22,13 +22,13 @@ import { UsageError } from '../lib/cli.ts';
 import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import { DEFAULT_GUIDANCE, type SampleFlags } from './flags.ts';
+import { GUIDANCE, type SampleFlags } from './flags.ts';
 
 export async function sample(flags: SampleFlags): Promise<void> {
   const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', 'stage:mnist -- sample');
   const ckpt = readCheckpoint(flags.checkpoint);
   const cfg = validateConfig(ckpt.config);
-  const { labels, guidance } = conditioning(flags, cfg.model_params.num_classes ?? 0);
+  const { labels, guidance, interval } = conditioning(flags, cfg.model_params.num_classes ?? 0);
   console.log(await useBackend(flags.backend));
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
@@ -37,7 +37,7 @@ export async function sample(flags: SampleFlags): Promise<void> {
   const fractions = sampler === 'ddpm' ? [1, 0.8, 0.6, 0.4, 0.2, 0] : [];
   const { images, snapshots } = drawDigits(ema, cfg, {
     ...{ ...flags, sampler, count: flags.n, fractions },
-    ...{ labels: labels ?? undefined, guidance },
+    ...{ labels: labels ?? undefined, guidance, interval },
   });
   const grid = gridShape(flags.n, labels);
   writeSamples(out, images, flags.n, cfg, grid, labels);
@@ -54,10 +54,13 @@ export async function sample(flags: SampleFlags): Promise<void> {
  * asked of each sample (N spread evenly over the chosen digits, in order) and the guidance W. An
  * unconditional checkpoint refuses both.
  */
-function conditioning(flags: SampleFlags, classes: number): { labels: number[] | null; guidance: number } {
+function conditioning(
+  flags: SampleFlags,
+  classes: number,
+): { labels: number[] | null; guidance: number; interval?: [number, number] } {
   const usage = 'usage: npm run stage:mnist -- sample --help';
   if (classes === 0) {
-    if (flags.classes !== '' || flags.guidance !== '') {
+    if (flags.classes !== '' || flags.guidance !== '' || flags['guidance-interval'] !== '') {
       throw new UsageError(
         `--classes and --guidance need a class-conditional checkpoint; ${flags.checkpoint} has no classes`,
         usage,
@@ -66,7 +69,7 @@ function conditioning(flags: SampleFlags, classes: number): { labels: number[] |
     return { labels: null, guidance: 1 };
   }
   const text = flags.guidance.trim();
-  const guidance = text === '' ? DEFAULT_GUIDANCE : Number(text);
+  const guidance = text === '' ? GUIDANCE.scale : Number(text);
   if (!(text === '' || (Number.isFinite(guidance) && guidance >= 0))) {
     throw new UsageError(`--guidance expects a number >= 0, got '${flags.guidance}'`, usage);
   }
@@ -78,7 +81,22 @@ function conditioning(flags: SampleFlags, classes: number): { labels: number[] |
       throw new UsageError(`--classes: '${list[i]}' is not a class of this checkpoint (0..${classes - 1}); give all or a list like 0,3,7`, usage); // prettier-ignore
     }
   });
-  return { labels: spreadLabels(flags.n, digits), guidance };
+  return { labels: spreadLabels(flags.n, digits), guidance, interval: guidanceInterval(flags, usage) };
+}
+
+/** --guidance-interval LO,HI: two noise levels 0 <= LO < HI (HI may be inf); all: every level. */
+function guidanceInterval(flags: SampleFlags, usage: string): [number, number] {
+  const text = flags['guidance-interval'].trim();
+  if (text === '') return GUIDANCE.interval;
+  if (text === 'all') return [0, Infinity];
+  const [lo, hi, ...rest] = text.split(',').map((v) => (v.trim() === 'inf' ? Infinity : Number(v.trim())));
+  if (rest.length > 0 || !(lo >= 0 && hi > lo) || Number.isNaN(hi)) {
+    throw new UsageError(
+      `--guidance-interval expects all, or two noise levels LO,HI with 0 <= LO < HI (HI may be inf), got '${text}'`,
+      usage,
+    );
+  }
+  return [lo, hi];
 }
 
 /** n samples spread evenly over `digits`, in order: sample i asks for digits[floor(i k / n)]. */
@@ -86,12 +104,31 @@ export function spreadLabels(n: number, digits: number[]): number[] {
   return Array.from({ length: n }, (_, i) => digits[Math.floor((i * digits.length) / n)]);
 }
 
-/** Images per grid row: one row per asked digit when they divide evenly, else a square. */
-export function gridShape(n: number, labels: number[] | null): { columns: number; shown: number } {
+/** A grid picture: the images it shows (indices into the batch), `columns` to a row. */
+export type GridShape = { columns: number; picked: number[] };
+
+/** The first `shown` of `n` images, `columns` to a row. */
+export function firstImages(n: number, columns: number, shown: number): GridShape {
+  return { columns, picked: [...Array(Math.min(n, shown)).keys()] };
+}
+
+/**
+ * One row per asked digit when they divide evenly (at most 20 of each, the first ones), else a square of
+ * the first images.
+ */
+export function gridShape(n: number, labels: number[] | null): GridShape {
   const kinds = labels ? new Set(labels).size : 0;
-  if (labels && n % kinds === 0 && n / kinds <= 20) return { columns: n / kinds, shown: n };
+  if (labels && n % kinds === 0) {
+    const per = n / kinds;
+    const columns = Math.min(per, 20);
+    const picked = Array.from(
+      { length: kinds * columns },
+      (_, i) => Math.floor(i / columns) * per + (i % columns),
+    );
+    return { columns, picked };
+  }
   const side = Math.max(1, Math.round(Math.sqrt(Math.min(n, 100))));
-  return { columns: side, shown: Math.min(n, side * side) };
+  return firstImages(n, side, side * side);
 }
 
 /**
@@ -112,6 +149,7 @@ export function drawDigits(
     fractions?: number[];
     labels?: number[];
     guidance?: number;
+    interval?: [number, number];
   },
 ) {
   const objective = objectiveOf(cfg);
@@ -119,7 +157,7 @@ export function drawDigits(
   const { labels, guidance = 1 } = opts;
   const denoiserFor = (batch?: number[]): Denoiser => {
     const model = batch
-      ? guidedDenoiser((l) => objective.denoiser(net, l), batch, guidance, ema.nullLabel)
+      ? guidedDenoiser((l) => objective.denoiser(net, l), batch, guidance, ema.nullLabel, opts.interval)
       : objective.denoiser(net);
     // diffusers' clip_sample: a clean digit lies in [-1, 1], so its estimate is clamped there
     return opts['clip-x0'] ? clipDenoiser(model, -1, 1) : model;
@@ -146,25 +184,28 @@ export function drawDigits(
   return { images, snapshots: snapshots.map((s, i) => ({ ...s, t: Math.round(fractions[i] * T) })) };
 }
 
-/** The first `shown` images of a batch as a labelled grid PNG in `out`, `columns` to a row. */
+/** The images `grid` picks from a batch, as a labelled grid PNG in `out`. */
 export function saveGrid(
   out: OutputDir,
   file: string,
   images: Float32Array,
   cfg: StageConfig,
-  grid: { columns: number; shown: number },
+  grid: GridShape,
   title: string,
 ) {
   const { im_channels: c, im_size: s } = cfg.model_params;
-  const shown = Math.min(images.length / (c * s * s), grid.shown);
+  const size = c * s * s;
+  const picked = grid.picked.filter((i) => (i + 1) * size <= images.length);
+  const data = new Float32Array(picked.length * size);
+  picked.forEach((i, k) => data.set(images.subarray(i * size, (i + 1) * size), k * size));
   imageGrid({
-    data: images.subarray(0, shown * c * s * s),
-    n: shown,
+    data,
+    n: picked.length,
     channels: c === 3 ? 3 : 1,
     height: s,
     width: s,
     nrow: grid.columns,
-    title: title.replace('{n}', String(shown)),
+    title: title.replace('{n}', String(picked.length)),
   }).save(out.record(out.path(file)));
 }
 
@@ -174,7 +215,7 @@ export function writeSamples(
   images: Float32Array,
   count: number,
   cfg: StageConfig,
-  grid: { columns: number; shown: number },
+  grid: GridShape,
   labels: number[] | null = null,
 ): void {
   const { im_channels: c, im_size: s } = cfg.model_params;
@@ -183,12 +224,6 @@ export function writeSamples(
   if (labels) tensors.set('labels', new Tensor(Float32Array.from(labels), [count]));
   writeSafetensors(path, tensors, { range: '[0, 1]' }, { int32: labels ? ['labels'] : [] });
   out.record(path);
-  saveGrid(
-    out,
-    'grid.png',
-    images,
-    cfg,
-    grid,
-    labels ? '{n} samples, one row per digit asked' : '{n} samples',
-  );
+  const shown = grid.picked.length < count ? `{n} of ${count}` : '{n}';
+  saveGrid(out, 'grid.png', images, cfg, grid, `${shown} samples${labels ? ', a row per digit asked' : ''}`);
 }

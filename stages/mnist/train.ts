@@ -16,10 +16,10 @@ import { DataParallel, defaultThreads } from '../../core/parallel/data-parallel.
 import { ConfigError, objectiveOf, readConfig, validateConfig, type StageConfig } from '../lib/config.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import { DEFAULT_GUIDANCE, type TrainFlags } from './flags.ts';
+import { GUIDANCE, type TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
-import { drawDigits, gridShape, spreadLabels, writeSamples } from './sample.ts';
+import { drawDigits, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
   const cfg = readConfig(flags.config, flags.set); // a bad config stops here, before anything is built
@@ -240,7 +240,7 @@ function sampleAndJudge(
   const tp = cfg.train_params;
   const classes = cfg.model_params.num_classes ?? 0;
   const labels = classes > 0 ? spreadLabels(tp.num_samples, [...Array(classes).keys()]) : undefined;
-  const guidance = classes > 0 ? DEFAULT_GUIDANCE : 1;
+  const guidance = classes > 0 ? GUIDANCE.scale : 1;
   const { images } = drawDigits(emaNet, cfg, {
     sampler: tp.sampler,
     steps: tp.sample_steps,
@@ -249,16 +249,17 @@ function sampleAndJudge(
     quiet: flags.quiet,
     labels,
     guidance,
+    interval: GUIDANCE.interval,
   });
   const rows = tp.num_grid_rows;
-  const grid = labels ? gridShape(tp.num_samples, labels) : { columns: rows, shown: rows * rows };
+  const grid = labels ? gridShape(tp.num_samples, labels) : firstImages(tp.num_samples, rows, rows * rows);
   writeSamples(out, images, tp.num_samples, cfg, grid, labels ?? null);
   const scores = judgeImages(images, tp.num_samples, labels);
   out.writeJson('scores.json', {
     ...scores,
     sampler: tp.sampler,
     steps: tp.sample_steps,
-    ...(labels ? { guidance } : {}),
+    ...(labels ? { guidance, guidanceInterval: GUIDANCE.interval } : {}),
     trainedSteps: state.step,
     trainedImages: state.images,
     trainedMinutes: state.seconds / 60,

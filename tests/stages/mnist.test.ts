@@ -87,53 +87,59 @@ test('previews: a PNG and a log row each, their digits kept for the film strip a
   assert.match(run.stdout, /previews: [\d.]+ s, [\d.]+% of the \d+ s trained here/);
 });
 
-test('Ctrl-C saves a checkpoint, and resuming continues the same loss trajectory as an uninterrupted run', async () => {
-  const dir = fresh();
-  const config = tinyConfig(dir, (c) => (c.train_params.num_steps = 12));
-  const whole = runStage(
-    'stages/mnist.ts',
-    ['--config', config, '--quiet', '--no-sample', '--backend', 'wasm'],
-    { out: join(dir, 'whole') },
-  );
-  assert.is(whole.status, 0, whole.stderr);
-  const out = join(dir, 'cut');
-  const args = [
-    '--import',
-    'tsx',
-    'stages/mnist.ts',
-    '--config',
-    config,
-    '--quiet',
-    '--no-sample',
-    '--backend',
-    'wasm',
-    '--out',
-    out,
-  ];
-  const child = spawn(process.execPath, args, { stdio: 'pipe' });
-  const log = join(out, 'train-log.csv');
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      if (existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= 5) {
-        clearInterval(poll);
-        child.kill('SIGINT');
-        resolve();
-      }
-    }, 50);
+for (const classes of [0, 10]) {
+  test(`Ctrl-C saves a checkpoint, and resuming continues the same loss trajectory as an uninterrupted run (num_classes ${classes})`, async () => {
+    const dir = fresh();
+    const config = tinyConfig(dir, (c) => {
+      c.train_params.num_steps = 12;
+      // a conditional run also draws which labels to drop from the step's generator
+      if (classes > 0) Object.assign(c.model_params, { num_classes: classes });
+    });
+    const whole = runStage(
+      'stages/mnist.ts',
+      ['--config', config, '--quiet', '--no-sample', '--backend', 'wasm'],
+      { out: join(dir, 'whole') },
+    );
+    assert.is(whole.status, 0, whole.stderr);
+    const out = join(dir, 'cut');
+    const args = [
+      '--import',
+      'tsx',
+      'stages/mnist.ts',
+      '--config',
+      config,
+      '--quiet',
+      '--no-sample',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    ];
+    const child = spawn(process.execPath, args, { stdio: 'pipe' });
+    const log = join(out, 'train-log.csv');
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(log) && readFileSync(log, 'utf8').trim().split('\n').length >= 5) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+          resolve();
+        }
+      }, 50);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.is(code, 130);
+    const cut = losses(out).length;
+    assert.ok(cut >= 4 && cut < 12, `interrupted after ${cut} steps`);
+    const resumed = runStage(
+      'stages/mnist.ts',
+      ['--config', config, '--quiet', '--no-sample', '--backend', 'wasm'],
+      { out },
+    );
+    assert.is(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stdout, /resuming from .* step \d+/);
+    assert.equal(losses(out), losses(join(dir, 'whole')));
   });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.is(code, 130);
-  const cut = losses(out).length;
-  assert.ok(cut >= 4 && cut < 12, `interrupted after ${cut} steps`);
-  const resumed = runStage(
-    'stages/mnist.ts',
-    ['--config', config, '--quiet', '--no-sample', '--backend', 'wasm'],
-    { out },
-  );
-  assert.is(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stdout, /resuming from .* step \d+/);
-  assert.equal(losses(out), losses(join(dir, 'whole')));
-});
+}
 
 test('init_from continues a finished run: its EMA weights, its images and minutes; other model_params are refused', () => {
   const dir = fresh();
