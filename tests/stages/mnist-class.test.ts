@@ -51,7 +51,7 @@ test('a tiny conditional config trains, its loss falls, and its samples ask for 
   assert.match(run.stdout, /judge: asked digit [\d.]+ \(0: [\d.]+, 1: /);
 });
 
-test('sample --classes 0,3,7 --guidance 3: the digits asked, in order, kept as labels, and judged against them', () => {
+test('sample --classes 0,3,7 --guidance 3 (heun): the digits asked, in order, kept as labels, and judged against them', () => {
   const out = join(dir, 'some');
   const run = runStage(
     'stages/mnist.ts',
@@ -63,6 +63,8 @@ test('sample --classes 0,3,7 --guidance 3: the digits asked, in order, kept as l
       '6',
       '--steps',
       '3',
+      '--sampler',
+      'heun', // the end of training above sampled with ddim
       '--classes',
       '0,3,7',
       '--guidance',
