@@ -60,7 +60,7 @@ runMain(async () => {
   }
   const accuracy = correct / test.count;
   const real = featureStats(judgeOutputs(judge, test.images, test.count).features, test.count);
-  // Real digits as "samples": 500 of the held-out ones (the reference figure of the issue), and 500
+  // Real digits as "samples": 500 of the held-out ones (the count the quality bar is judged on), and 500
   // training digits, which the judge has seen (so their features sit a little apart from held-out ones)
   const heldOutScores = judgeSamples(judge, test.images.slice(0, 500 * PIXELS), 500, real);
   const realScores = judgeSamples(judge, train.images.slice(0, 500 * PIXELS), 500, real);

@@ -26,14 +26,14 @@ test('stage:multimodal (4000 steps) puts a quarter in each spike, each near its 
   assert.is(run.status, 0, run.stderr);
   const s = readJson<{ modes: ModeStats[]; exactDenoiser: ModeStats[] }>(join(run.out, 'summary.json'));
   assert.is(s.modes.length, 4);
-  // the issue's bar loosened: shares 25% +- 7 (not 5), centre within 0.04 (not 0.03), std 0.005..0.02
+  // the stage's goal, loosened for the trained net: shares 25% +- 7 (not 5), centre within 0.04 (not 0.03), std 0.005..0.02
   // (not 0.015); one sample stranded between two spikes would already push a spike's std past 0.02
   for (const m of s.modes) {
     assert.ok(m.count > 0 && Math.abs(m.share - 0.25) < 0.07, `share ${m.share}`);
     assert.ok(m.centreError < 0.04, `centre error ${m.centreError}`);
     m.std.forEach((v) => assert.ok(v > 0.005 && v < 0.02, `std ${m.std}`));
   }
-  // The same ten levels and sampler with the exact one-level denoiser: the full bar of the issue.
+  // The same ten levels and sampler with the exact one-level denoiser: the stage's full goal.
   for (const m of s.exactDenoiser) {
     assert.ok(Math.abs(m.share - 0.25) <= 0.05, `exact: share ${m.share}`);
     assert.ok(m.centreError < 0.03, `exact: centre error ${m.centreError}`);
