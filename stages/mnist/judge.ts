@@ -16,9 +16,16 @@ export const JUDGE = 'stages/mnist/judge.safetensors';
  * with the digit each was asked to be, the share that is.
  */
 export function judgeImages(images: Float32Array, count: number, asked?: ArrayLike<number>): JudgeScores {
-  const { test } = mnistSplit();
-  const { judge, real } = loadJudge(JUDGE, test);
+  const { judge, real } = committedJudge();
   return judgeSamples(judge, images, count, real, asked);
+}
+
+let loaded: ReturnType<typeof loadJudge> | null = null;
+
+/** The committed judge and the features of the held-out digits, loaded once per process. */
+function committedJudge(): ReturnType<typeof loadJudge> {
+  loaded ??= loadJudge(JUDGE, mnistSplit().test);
+  return loaded;
 }
 
 export function formatScores(s: JudgeScores): string {

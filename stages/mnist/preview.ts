@@ -5,15 +5,14 @@
 // time: the same noise becoming digits.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { Tensor, type UNet } from '../../core/index.ts';
-import { mnistSplit } from '../../core/data/mnist.ts';
-import { judgeSamples, loadJudge, type JudgeScores } from '../../core/eval/judge.ts';
+import type { JudgeScores } from '../../core/eval/judge.ts';
 import type { TrainingState } from '../../core/io/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../../core/io/safetensors.ts';
 import { imageGrid } from '../../plots/index.ts';
 import { terminalImages } from '../../plots/terminal.ts';
 import type { StageConfig } from '../lib/config.ts';
 import type { OutputDir } from '../lib/output.ts';
-import { JUDGE } from './judge.ts';
+import { judgeImages } from './judge.ts';
 import { GUIDANCE } from './flags.ts';
 import { drawDigits } from './sample.ts';
 
@@ -27,7 +26,6 @@ const LOG_HEADER = 'step,images,minutes,confident,entropy,fid,samples';
 export class Preview {
   private readonly rows: Row[] = [];
   private next: number;
-  private judge: ReturnType<typeof loadJudge> | null = null;
   /** Seconds spent on previews by this process, and the training time it started from. */
   private spent = 0;
   private readonly startSeconds: number;
@@ -70,8 +68,7 @@ export class Preview {
       ...{ sampler: 'ddim', steps, count, seed: this.seed, quiet: true },
       ...{ labels, guidance: GUIDANCE.scale, interval: GUIDANCE.interval },
     });
-    this.judge ??= loadJudge(JUDGE, mnistSplit().test);
-    const scores = judgeSamples(this.judge.judge, images, count, this.judge.real, labels);
+    const scores = judgeImages(images, count, labels);
     const minutes = state.seconds / 60;
     const row = {
       step: state.step,
