@@ -42,11 +42,11 @@ test('a tiny conditional config trains, its loss falls, and its samples ask for 
     `first ${mean(l.slice(0, 10))}, last ${mean(l.slice(-10))}`,
   );
   assert.equal(labelsOf(join(dir, 'run')), { dtype: 'I32', values: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] });
-  const scores = readJson<{ asked: { accuracy: number; perDigit: (number | null)[] }; guidance: number }>(
+  const scores = readJson<{ asked: { accuracy: number; perClass: (number | null)[] }; guidance: number }>(
     join(dir, 'run', 'scores.json'),
   );
   assert.ok(scores.asked.accuracy >= 0 && scores.asked.accuracy <= 1, JSON.stringify(scores));
-  assert.is(scores.asked.perDigit.length, 10);
+  assert.is(scores.asked.perClass.length, 10);
   assert.ok(scores.guidance > 1, 'the recommended guidance is used');
   assert.match(run.stdout, /judge: asked digit [\d.]+ \(0: [\d.]+, 1: /);
 });
@@ -84,9 +84,9 @@ test('sample --classes 0,3,7 --guidance 3 (heun): the digits asked, in order, ke
   );
   assert.is(judged.status, 0, judged.stderr);
   assert.match(judged.stdout, /^asked digit [\d.]+ \(0: [\d.]+, 3: [\d.]+, 7: [\d.]+\) \| confident/m);
-  const scores = readJson<{ asked: { perDigit: (number | null)[] } }>(join(out, 'scores.json'));
+  const scores = readJson<{ asked: { perClass: (number | null)[] } }>(join(out, 'scores.json'));
   assert.equal(
-    scores.asked.perDigit.map((a) => a !== null),
+    scores.asked.perClass.map((a) => a !== null),
     [true, false, false, true, false, false, false, true, false, false],
   );
 });
