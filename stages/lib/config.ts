@@ -49,7 +49,11 @@ export type TrainParams = {
   cond_drop_prob: number;
 };
 
+/** Which images the stage trains on: MNIST's digits (stage:mnist) or the coloured shapes drawn in code (stage:rgb). */
+export type DatasetParams = { name: 'mnist' | 'shapes' };
+
 export type StageConfig = {
+  dataset_params: DatasetParams;
   diffusion_params: DiffusionParams;
   model_params: CheckedUNetConfig;
   train_params: TrainParams;
@@ -75,6 +79,16 @@ export type Field = {
  * a path, for what the run writes into its own folder.
  */
 const FILE_NAME = { test: /^(?!\.\.?$)[^/\\]+$/, says: 'a file name (no folder, no ..)' };
+
+const DATASET: Record<keyof DatasetParams, Field> = {
+  name: { kind: 'string', choices: ['mnist', 'shapes'], default: 'mnist' },
+};
+
+/** What each data set's images are: the model's im_channels and im_size must match, num_classes too. */
+export const DATASET_SHAPES = {
+  mnist: { channels: 1, sizes: [28], classes: 10 },
+  shapes: { channels: 3, sizes: [28, 32], classes: 6 },
+} as const;
 
 const DIFFUSION: Record<keyof DiffusionParams, Field> = {
   num_timesteps: { kind: 'int', min: 2, max: 100000 },
@@ -116,10 +130,19 @@ function inRange(f: Field, v: number): boolean {
 }
 
 /** The fields of the two sections this file checks itself (model_params: core/nn/unet-config.ts). */
-export const CONFIG_FIELDS = { diffusion_params: DIFFUSION, train_params: TRAIN } as const;
+export const CONFIG_FIELDS = {
+  dataset_params: DATASET,
+  diffusion_params: DIFFUSION,
+  train_params: TRAIN,
+} as const;
 
-function section<T>(raw: Record<string, unknown>, name: string, fields: Record<string, Field>): T {
-  const src = raw[name];
+function section<T>(
+  raw: Record<string, unknown>,
+  name: string,
+  fields: Record<string, Field>,
+  optional = false,
+): T {
+  const src = optional && raw[name] === undefined ? {} : raw[name];
   if (typeof src !== 'object' || src === null || Array.isArray(src)) {
     throw new ConfigError(`config: section '${name}' is missing or not an object`);
   }
@@ -184,7 +207,26 @@ export function validateConfig(raw: unknown): StageConfig {
     throw new ConfigError(`config: model_params: ${(e as Error).message.replace(/^UNet config: /, '')}`);
   }
   const train = section<TrainParams>(obj, 'train_params', TRAIN);
-  return { diffusion_params: diffusion, model_params: model, train_params: train };
+  const dataset = section<DatasetParams>(obj, 'dataset_params', DATASET, true);
+  checkDataset(dataset, model);
+  return { dataset_params: dataset, diffusion_params: diffusion, model_params: model, train_params: train };
+}
+
+/** The model must take the data set's images and, when conditional, have one class per class of it. */
+function checkDataset(dataset: DatasetParams, model: CheckedUNetConfig): void {
+  const want = DATASET_SHAPES[dataset.name];
+  const sizes = want.sizes as readonly number[];
+  if (model.im_channels !== want.channels || !sizes.includes(model.im_size)) {
+    throw new ConfigError(
+      `config: dataset ${dataset.name} has ${want.channels}-channel images of ${sizes.map((s) => `${s}x${s}`).join(' or ')}; model_params has im_channels ${model.im_channels}, im_size ${model.im_size}`,
+    );
+  }
+  const classes = model.num_classes ?? 0;
+  if (classes !== 0 && classes !== want.classes) {
+    throw new ConfigError(
+      `config: dataset ${dataset.name} has ${want.classes} classes; model_params.num_classes is ${classes}`,
+    );
+  }
 }
 
 /**
@@ -211,6 +253,8 @@ export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
     // a path walks the config's own fields only: '__proto__.x=1' must not reach Object.prototype
     const reserved = path.find((k) => ['__proto__', 'constructor', 'prototype'].includes(k));
     if (reserved) throw new ConfigError(`--set '${set}': '${reserved}' cannot name a config field`);
+    // a section a file may leave out can still be set from the command line
+    if (path[0] === 'dataset_params' && root.dataset_params === undefined) root.dataset_params = {};
     let node: unknown = root;
     for (const [i, key] of path.slice(0, -1).entries()) {
       const next = Object.hasOwn(node as object, key) ? (node as Record<string, unknown>)[key] : undefined;

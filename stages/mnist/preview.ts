@@ -1,8 +1,8 @@
-// The live preview of stage:mnist's training: every few minutes of training the current EMA weights
-// draw the same starting noise into digits (DDIM, a few steps). Eight are shown under the progress bar
-// as character cells and saved as a PNG; all of them are scored by the judge, a row of
-// preview-log.csv, so a run carries its own curve. At the end one picture lines the previews up over
-// time: the same noise becoming digits.
+// The live preview of the image stage's training: every few minutes of training the current EMA weights
+// draw the same starting noise into images (DDIM, a few steps). Eight are shown under the progress bar
+// as character cells (colour as brightness) and saved as a PNG; all of them are scored by the judge, a
+// row of preview-log.csv, so a run carries its own curve. At the end one picture lines the previews up
+// over time: the same noise becoming digits, or shapes.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { Tensor, type UNet } from '../../core/index.ts';
 import type { JudgeScores } from '../../core/eval/judge.ts';
@@ -12,11 +12,12 @@ import { imageGrid } from '../../plots/index.ts';
 import { terminalImages } from '../../plots/terminal.ts';
 import type { StageConfig } from '../lib/config.ts';
 import type { OutputDir } from '../lib/output.ts';
+import type { ImageData } from './data.ts';
 import { judgeImages } from './judge.ts';
 import { GUIDANCE } from './flags.ts';
-import { drawDigits } from './sample.ts';
+import { drawSamples } from './sample.ts';
 
-/** Digits drawn per preview (all judged), of which the first `SHOWN` are shown; DDIM with `STEPS` steps. */
+/** Images drawn per preview (all judged), of which the first `SHOWN` are shown; DDIM with `STEPS` steps. */
 export const PREVIEW = { count: 32, shown: 8, steps: 10 };
 
 type Row = { step: number; images: number; minutes: number; scores: JudgeScores; shown: Float32Array };
@@ -34,6 +35,7 @@ export class Preview {
   constructor(
     private readonly out: OutputDir,
     private readonly cfg: StageConfig,
+    private readonly data: ImageData,
     private readonly minutes: number,
     private readonly seed: number,
     state: TrainingState,
@@ -61,21 +63,21 @@ export class Preview {
     const t0 = performance.now();
     this.next = (Math.floor(state.seconds / 60 / this.minutes) + 1) * this.minutes * 60;
     const { count, shown, steps } = PREVIEW;
-    // a conditional model is asked for the digits in turn, 0, 1, ..., 9, 0, ..., with the recommended guidance
+    // a conditional model is asked for the classes in turn, 0, 1, ..., 9, 0, ..., with the recommended guidance
     const classes = this.cfg.model_params.num_classes ?? 0;
     const labels = classes > 0 ? Array.from({ length: count }, (_, i) => i % classes) : undefined;
-    const { images } = drawDigits(ema, this.cfg, {
+    const { images } = drawSamples(ema, this.cfg, {
       ...{ sampler: 'ddim', steps, count, seed: this.seed, quiet: true },
       ...{ labels, guidance: GUIDANCE.scale, interval: GUIDANCE.interval },
     });
-    const scores = judgeImages(images, count, labels);
+    const scores = judgeImages(this.data, images, count, labels);
     const minutes = state.seconds / 60;
     const row = {
       step: state.step,
       images: state.images,
       minutes,
       scores,
-      shown: images.slice(0, shown * 784),
+      shown: images.slice(0, shown * this.pixels),
     };
     this.rows.push(row);
     const label = `${minutes.toFixed(1)} min, ${state.images.toLocaleString('en')} images`;
@@ -84,14 +86,16 @@ export class Preview {
       row.shown,
       1,
       [],
-      `${label}: ${scoreText(scores, count)}`,
+      `${label}: ${scoreText(scores, count, this.data)}`,
     );
     appendFileSync(
       this.out.path('preview-log.csv'),
       `${state.step},${state.images},${minutes.toFixed(2)},${scores.confident},${scores.entropy.toFixed(4)},${scores.fid.toFixed(2)},${count}${scores.asked ? `,${scores.asked.accuracy}` : ''}\n`,
     );
     this.save();
-    show(`preview at ${label}: ${scoreText(scores, count)}\n${terminalImages(row.shown, { count: shown, height: 28, width: 28 })}`); // prettier-ignore
+    const { size } = this.data;
+    const grey = brightness(row.shown, shown, this.data);
+    show(`preview at ${label}: ${scoreText(scores, count, this.data)}\n${terminalImages(grey, { count: shown, height: size, width: size })}`); // prettier-ignore
     this.spent += (performance.now() - t0) / 1000;
   }
 
@@ -110,8 +114,14 @@ export class Preview {
     return `previews: ${this.spent.toFixed(1)} s, ${((100 * this.spent) / Math.max(trained, 1e-9)).toFixed(1)}% of the ${trained.toFixed(0)} s trained here`;
   }
 
+  /** Values in one image. */
+  private get pixels(): number {
+    return this.data.channels * this.data.size ** 2;
+  }
+
   private grid(file: string, data: Float32Array, rows: number, rowLabels: string[], title: string): void {
-    imageGrid({ data, n: rows * PREVIEW.shown, channels: 1, height: 28, width: 28, nrow: PREVIEW.shown, rowLabels, title }) // prettier-ignore
+    const { channels, size } = this.data;
+    imageGrid({ data, n: rows * PREVIEW.shown, channels, height: size, width: size, nrow: PREVIEW.shown, rowLabels, title }) // prettier-ignore
       .save(this.out.record(this.out.path(file)));
   }
 
@@ -121,14 +131,14 @@ export class Preview {
     const meta = this.rows.map(({ step, images, minutes, scores }) => ({ step, images, minutes, scores }));
     writeSafetensors(
       this.out.path('previews.safetensors'),
-      new Map([['previews', new Tensor(data, [this.rows.length, PREVIEW.shown, 1, 28, 28])]]),
+      new Map([['previews', new Tensor(data, [this.rows.length, PREVIEW.shown, this.data.channels, this.data.size, this.data.size])]]), // prettier-ignore
       { rows: JSON.stringify(meta) },
     );
   }
 
   /** The shown digits of every preview, one after another. */
   private stack(): Float32Array {
-    const data = new Float32Array(this.rows.length * PREVIEW.shown * 784);
+    const data = new Float32Array(this.rows.length * PREVIEW.shown * this.pixels);
     this.rows.forEach((r, i) => data.set(r.shown, i * r.shown.length));
     return data;
   }
@@ -139,12 +149,26 @@ export class Preview {
     const file = readSafetensors(path);
     const data = file.tensors.get('previews');
     const meta = JSON.parse(file.metadata.rows ?? '[]') as Omit<Row, 'shown'>[];
-    const per = PREVIEW.shown * 784;
+    const per = PREVIEW.shown * this.pixels;
     if (!data || data.size !== meta.length * per)
       throw new Error(`${path}: previews and their rows disagree`);
     return meta.map((m, i) => ({ ...m, shown: (data.data as Float32Array).slice(i * per, (i + 1) * per) }));
   }
 }
 
-const scoreText = (s: JudgeScores, n: number) =>
-  `${s.asked ? `asked digit ${s.asked.accuracy.toFixed(2)}, ` : ''}confident ${s.confident.toFixed(2)}, entropy ${s.entropy.toFixed(2)}, FID(${n}) ${s.fid.toFixed(0)}`;
+const scoreText = (s: JudgeScores, n: number, data: ImageData) =>
+  `${s.asked ? `asked ${data.noun} ${s.asked.accuracy.toFixed(2)}, ` : ''}confident ${s.confident.toFixed(2)}, entropy ${s.entropy.toFixed(2)}, FID(${n}) ${s.fid.toFixed(0)}`;
+
+/** `count` images as grey levels for the terminal: colour images by their luma (ITU-R BT.601 weights). */
+function brightness(images: Float32Array, count: number, { channels, size }: ImageData): Float32Array {
+  if (channels === 1) return images;
+  const plane = size * size;
+  const grey = new Float32Array(count * plane);
+  for (let n = 0; n < count; n++) {
+    const at = n * 3 * plane;
+    for (let p = 0; p < plane; p++) {
+      grey[n * plane + p] = 0.299 * images[at + p] + 0.587 * images[at + plane + p] + 0.114 * images[at + 2 * plane + p]; // prettier-ignore
+    }
+  }
+  return grey;
+}

@@ -1,9 +1,9 @@
-// `npm run stage:mnist -- sample`: digits from a checkpoint's EMA weights (by default the committed
-// stages/mnist/default.safetensors), with DDIM, Heun or the 1000-step ancestral sampler; from a
-// class-conditional checkpoint, the digits asked for (--classes) with classifier-free guidance
-// (--guidance). Writes samples.safetensors ([N, C, H, W] in [0, 1], and the digit asked of each) and a
-// grid; the ancestral sampler also writes the reference's figure, x_t and the predicted x0 at
-// t = T, 0.8 T, ..., 0.
+// `npm run stage:mnist -- sample` (and stage:rgb's): images from a checkpoint's EMA weights (by default
+// the stage's committed one, e.g. stages/mnist/default.safetensors), with DDIM, Heun or the 1000-step
+// ancestral sampler; from a class-conditional checkpoint, the classes asked for (--classes) with
+// classifier-free guidance (--guidance). Writes samples.safetensors ([N, C, H, W] in [0, 1], and the
+// class asked of each) and a grid; the ancestral sampler also writes the reference's figure, x_t and
+// the predicted x0 at t = T, 0.8 T, ..., 0.
 import { Rng, Tensor, UNet } from '../../core/index.ts';
 import {
   guidedDenoiser,
@@ -22,24 +22,26 @@ import { UsageError } from '../lib/cli.ts';
 import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import { GUIDANCE, type SampleFlags } from './flags.ts';
+import { dataOf } from './data.ts';
+import { GUIDANCE, type ImageStage, type SampleFlags } from './flags.ts';
 
-export async function sample(flags: SampleFlags): Promise<void> {
-  const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', 'stage:mnist -- sample');
+export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
+  const command = `${stage.command} -- sample`;
+  const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', command);
   const ckpt = readCheckpoint(flags.checkpoint);
   const cfg = validateConfig(ckpt.config);
-  const { labels, guidance, interval } = conditioning(flags, cfg.model_params.num_classes ?? 0);
+  const { labels, guidance, interval } = conditioning(flags, cfg.model_params.num_classes ?? 0, command);
   console.log(await useBackend(flags.backend));
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
   const out = new OutputDir(flags.out);
   // the reference's figure: x_t and the x0 predicted from it at t = T, 0.8 T, ..., 0
   const fractions = sampler === 'ddpm' ? [1, 0.8, 0.6, 0.4, 0.2, 0] : [];
-  const { images, snapshots } = drawDigits(ema, cfg, {
+  const { images, snapshots } = drawSamples(ema, cfg, {
     ...{ ...flags, sampler, count: flags.n, fractions },
     ...{ labels: labels ?? undefined, guidance, interval },
   });
-  const grid = gridShape(flags.n, labels);
+  const grid = gridShape(flags.n, labels, dataOf(cfg).classNames);
   writeSamples(out, images, flags.n, cfg, grid, labels);
   for (const { t, xt, x0 } of snapshots) {
     const tag = String(t).padStart(4, '0');
@@ -50,15 +52,16 @@ export async function sample(flags: SampleFlags): Promise<void> {
 }
 
 /**
- * What --classes and --guidance ask of a checkpoint with `classes` classes (0: unconditional): the digit
- * asked of each sample (N spread evenly over the chosen digits, in order) and the guidance W. An
+ * What --classes and --guidance ask of a checkpoint with `classes` classes (0: unconditional): the class
+ * asked of each sample (N spread evenly over the chosen classes, in order) and the guidance W. An
  * unconditional checkpoint refuses both.
  */
 function conditioning(
   flags: SampleFlags,
   classes: number,
+  command: string,
 ): { labels: number[] | null; guidance: number; interval?: [number, number] } {
-  const usage = 'usage: npm run stage:mnist -- sample --help';
+  const usage = `usage: npm run ${command} --help`;
   if (classes === 0) {
     if (flags.classes !== '' || flags.guidance !== '' || flags['guidance-interval'] !== '') {
       throw new UsageError(
@@ -99,13 +102,13 @@ function guidanceInterval(flags: SampleFlags, usage: string): [number, number] {
   return [lo, hi];
 }
 
-/** n samples spread evenly over `digits`, in order: sample i asks for digits[floor(i k / n)]. */
-export function spreadLabels(n: number, digits: number[]): number[] {
-  return Array.from({ length: n }, (_, i) => digits[Math.floor((i * digits.length) / n)]);
+/** n samples spread evenly over `classes`, in order: sample i asks for classes[floor(i k / n)]. */
+export function spreadLabels(n: number, classes: number[]): number[] {
+  return Array.from({ length: n }, (_, i) => classes[Math.floor((i * classes.length) / n)]);
 }
 
-/** A grid picture: the images it shows (indices into the batch), `columns` to a row. */
-export type GridShape = { columns: number; picked: number[] };
+/** A grid picture: the images it shows (indices into the batch), `columns` to a row, and each row's name. */
+export type GridShape = { columns: number; picked: number[]; rowLabels?: string[] };
 
 /** The first `shown` of `n` images, `columns` to a row. */
 export function firstImages(n: number, columns: number, shown: number): GridShape {
@@ -113,19 +116,19 @@ export function firstImages(n: number, columns: number, shown: number): GridShap
 }
 
 /**
- * One row per asked digit when they divide evenly (at most 20 of each, the first ones), else a square of
- * the first images.
+ * One row per asked class when they divide evenly (at most 20 of each, the first ones), named by
+ * `classNames`, else a square of the first images.
  */
-export function gridShape(n: number, labels: number[] | null): GridShape {
-  const kinds = labels ? new Set(labels).size : 0;
-  if (labels && n % kinds === 0) {
-    const per = n / kinds;
+export function gridShape(n: number, labels: number[] | null, classNames?: readonly string[]): GridShape {
+  const kinds = labels ? [...new Set(labels)] : [];
+  if (labels && n % kinds.length === 0) {
+    const per = n / kinds.length;
     const columns = Math.min(per, 20);
     const picked = Array.from(
-      { length: kinds * columns },
+      { length: kinds.length * columns },
       (_, i) => Math.floor(i / columns) * per + (i % columns),
     );
-    return { columns, picked };
+    return { columns, picked, rowLabels: classNames && kinds.map((k) => classNames[k]) };
   }
   const side = Math.max(1, Math.round(Math.sqrt(Math.min(n, 100))));
   return firstImages(n, side, side * side);
@@ -133,10 +136,10 @@ export function gridShape(n: number, labels: number[] | null): GridShape {
 
 /**
  * `count` images from the EMA model in [0, 1], with a progress bar; for a conditional model, image i
- * asked for digit `labels[i]` with guidance W. At each fraction f of the way from pure noise (1) to the
+ * asked for class `labels[i]` with guidance W. At each fraction f of the way from pure noise (1) to the
  * data (0), x_t and the predicted x0, labelled t = f T.
  */
-export function drawDigits(
+export function drawSamples(
   ema: UNet,
   cfg: StageConfig,
   opts: {
@@ -159,7 +162,7 @@ export function drawDigits(
     const model = batch
       ? guidedDenoiser((l) => objective.denoiser(net, l), batch, guidance, ema.nullLabel, opts.interval)
       : objective.denoiser(net);
-    // diffusers' clip_sample: a clean digit lies in [-1, 1], so its estimate is clamped there
+    // diffusers' clip_sample: a clean image lies in [-1, 1], so its estimate is clamped there
     return opts['clip-x0'] ? clipDenoiser(model, -1, 1) : model;
   };
   const scheduler = imageScheduler(objective, opts.sampler, opts.steps);
@@ -205,11 +208,15 @@ export function saveGrid(
     height: s,
     width: s,
     nrow: grid.columns,
+    rowLabels: grid.rowLabels,
     title: title.replace('{n}', String(picked.length)),
   }).save(out.record(out.path(file)));
 }
 
-/** samples.safetensors ([count, C, H, W] in [0, 1], and the digit asked of each as I32) and grid.png. */
+/**
+ * samples.safetensors ([count, C, H, W] in [0, 1], the class asked of each as I32, and the data set's
+ * name) and grid.png.
+ */
 export function writeSamples(
   out: OutputDir,
   images: Float32Array,
@@ -222,8 +229,11 @@ export function writeSamples(
   const path = out.path('samples.safetensors');
   const tensors = new Map([['samples', new Tensor(images, [count, c, s, s])]]);
   if (labels) tensors.set('labels', new Tensor(Float32Array.from(labels), [count]));
-  writeSafetensors(path, tensors, { range: '[0, 1]' }, { int32: labels ? ['labels'] : [] });
+  const data = dataOf(cfg);
+  const meta = { range: '[0, 1]', dataset: data.name };
+  writeSafetensors(path, tensors, meta, { int32: labels ? ['labels'] : [] });
   out.record(path);
   const shown = grid.picked.length < count ? `{n} of ${count}` : '{n}';
-  saveGrid(out, 'grid.png', images, cfg, grid, `${shown} samples${labels ? ', a row per digit asked' : ''}`);
+  const title = `${shown} samples${labels ? `, a row per ${data.noun} asked` : ''}`;
+  saveGrid(out, 'grid.png', images, cfg, grid, title);
 }

@@ -1,9 +1,9 @@
-// `npm run stage:mnist`: trains a config's UNet on the 8,000 training digits, scaled to [-1, 1] as the
-// reference does, with DDPM's or EDM's objective; saves checkpoints (every few minutes, on Ctrl-C, at
-// the end) and resumes from them exactly; then samples the EMA weights and judges the samples.
+// `npm run stage:mnist` (and stage:rgb): trains a config's UNet on its data set's training images (the
+// 8,000 training digits, or the 12,000 shapes), scaled to [-1, 1] as the reference does, with DDPM's or
+// EDM's objective; saves checkpoints (every few minutes, on Ctrl-C, at the end) and resumes from them
+// exactly; then samples the EMA weights and judges the samples.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { Adam, cosineLr, Rng, Tensor, UNet } from '../../core/index.ts';
-import { mnistSplit, PIXELS } from '../../core/data/mnist.ts';
 import { Ema } from '../../core/ema.ts';
 import {
   readCheckpoint,
@@ -16,10 +16,12 @@ import { DataParallel, defaultThreads } from '../../core/parallel/data-parallel.
 import { ConfigError, objectiveOf, readConfig, validateConfig, type StageConfig } from '../lib/config.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
+import { imageGrid } from '../../plots/index.ts';
+import { dataOf, type ImageData, type Images } from './data.ts';
 import { GUIDANCE, type TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
-import { drawDigits, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
+import { drawSamples, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
   const cfg = readConfig(flags.config, flags.set); // a bad config stops here, before anything is built
@@ -27,9 +29,12 @@ export async function train(flags: TrainFlags): Promise<void> {
   const out = new OutputDir(flags.out);
   const ckptPath = out.path(tp.ckpt_name);
 
-  // Data: the 8,000 training digits in [-1, 1].
-  const { train } = mnistSplit();
+  // Data: the config's training images in [-1, 1].
+  const dataset = dataOf(cfg);
+  const { train } = dataset.split();
   const data = train.images.map((v) => 2 * v - 1); // (Float32Array.from with a map function is 10x slower)
+  if (dataset.name !== 'mnist') console.log(`data: ${train.count.toLocaleString('en')} ${dataset.noun}s (${dataset.classNames.join(', ')}), ${dataset.channels}x${dataset.size}x${dataset.size}`); // prettier-ignore
+  realGrid(out, dataset, train);
 
   // Model, its EMA and the optimiser: resumed from the checkpoint, or started from init_from's weights.
   const run = buildRun(cfg, flags, ckptPath);
@@ -52,7 +57,7 @@ export async function train(flags: TrainFlags): Promise<void> {
   const log = startLog(out, state.step);
   const snapshots = snapshotClock(flags['snapshot-minutes'], state.seconds);
   const every = flags['preview-minutes'];
-  const preview = every > 0 ? new Preview(out, cfg, every, flags.seed, state) : null;
+  const preview = every > 0 ? new Preview(out, cfg, dataset, every, flags.seed, state) : null;
   const stop = interruptible();
   const budget = flags.minutes > 0 ? flags.minutes * 60 : Infinity;
   const bar = new Progress(tp.num_steps - state.step, 'train', { quiet: flags.quiet, unit: 'step' });
@@ -64,11 +69,11 @@ export async function train(flags: TrainFlags): Promise<void> {
   while (state.step < tp.num_steps && state.seconds < budget) {
     const t0 = performance.now();
     const rng = new Rng(`${flags.seed}/${state.step}`);
-    const { x0, idx } = drawBatch(data, train.count, tp.batch_size, rng);
+    const { x0, idx } = drawBatch(data, dataset, train.count, tp.batch_size, rng);
     const warm = tp.warmup_steps > 0 ? Math.min(1, (state.step + 1) / tp.warmup_steps) : 1;
     optimizer.lr = warm * (tp.lr_schedule === 'cosine' ? cosineLr(tp.lr, state.step, tp.num_steps) : tp.lr);
     const draw = objective.draw(x0, rng);
-    // a conditional model learns each digit's label, and "no class" for a share of them
+    // a conditional model learns each image's label, and "no class" for a share of them
     if (unet.class_emb) {
       const labels = idx.map((i) => train.labels[i]);
       draw.labels = dropLabels(labels, tp.cond_drop_prob, unet.nullLabel, rng);
@@ -115,8 +120,23 @@ export async function train(flags: TrainFlags): Promise<void> {
   console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
   const cost = preview?.finish(emaNet, state, (text) => (flags.quiet ? undefined : console.error(text)));
   if (cost) console.log(cost);
-  if (!flags['no-sample']) sampleAndJudge(out, emaNet, cfg, state, flags);
+  if (!flags['no-sample']) sampleAndJudge(out, emaNet, cfg, dataset, state, flags);
   console.log(out.report());
+}
+
+/** real.png: the first ten training images of each class, a row per class, to hold the samples against. */
+function realGrid(out: OutputDir, dataset: ImageData, train: Images): void {
+  const { channels, size, classNames } = dataset;
+  const pixels = channels * size * size;
+  const picked = classNames.flatMap((_, k) => {
+    const rows = [...train.labels.keys()].filter((i) => train.labels[i] === k);
+    return rows.slice(0, 10);
+  });
+  const data = new Float32Array(picked.length * pixels);
+  picked.forEach((i, j) => data.set(train.images.subarray(i * pixels, (i + 1) * pixels), j * pixels));
+  const title = `Training ${dataset.noun}s, a row per class`;
+  imageGrid({ data, n: picked.length, channels, height: size, width: size, nrow: 10, rowLabels: [...classNames], title }) // prettier-ignore
+    .save(out.record(out.path('real.png')));
 }
 
 type Run = { unet: UNet; emaNet: UNet; ema: Ema; optimizer: Adam; state: TrainingState };
@@ -174,11 +194,18 @@ function initFrom(cfg: StageConfig, unet: UNet, emaNet: UNet): TrainingState {
   return state;
 }
 
-/** A batch of `size` digits drawn with replacement, as [size, 1, 28, 28], and which digits they are. */
-function drawBatch(data: Float32Array, count: number, size: number, rng: Rng): { x0: Tensor; idx: number[] } {
+/** A batch of `size` images drawn with replacement, as [size, C, H, W], and which images they are. */
+function drawBatch(
+  data: Float32Array,
+  { channels: c, size: s }: ImageData,
+  count: number,
+  size: number,
+  rng: Rng,
+): { x0: Tensor; idx: number[] } {
+  const pixels = c * s * s;
   const idx = Array.from({ length: size }, () => rng.int(0, count));
-  const x0 = new Tensor(new Float32Array(size * PIXELS), [size, 1, 28, 28]);
-  idx.forEach((i, k) => x0.data.set(data.subarray(i * PIXELS, (i + 1) * PIXELS), k * PIXELS));
+  const x0 = new Tensor(new Float32Array(size * pixels), [size, c, s, s]);
+  idx.forEach((i, k) => x0.data.set(data.subarray(i * pixels, (i + 1) * pixels), k * pixels));
   return { x0, idx };
 }
 
@@ -228,12 +255,13 @@ function interruptible() {
 
 /**
  * The config's sampler on the EMA weights, the samples judged; scores.json holds both. A conditional
- * model is asked for every digit in turn, with the default guidance.
+ * model is asked for every class in turn, with the default guidance.
  */
 function sampleAndJudge(
   out: OutputDir,
   emaNet: UNet,
   cfg: StageConfig,
+  dataset: ImageData,
   state: TrainingState,
   flags: TrainFlags,
 ): void {
@@ -241,7 +269,7 @@ function sampleAndJudge(
   const classes = cfg.model_params.num_classes ?? 0;
   const labels = classes > 0 ? spreadLabels(tp.num_samples, [...Array(classes).keys()]) : undefined;
   const guidance = classes > 0 ? GUIDANCE.scale : 1;
-  const { images } = drawDigits(emaNet, cfg, {
+  const { images } = drawSamples(emaNet, cfg, {
     sampler: tp.sampler,
     steps: tp.sample_steps,
     count: tp.num_samples,
@@ -252,9 +280,11 @@ function sampleAndJudge(
     interval: GUIDANCE.interval,
   });
   const rows = tp.num_grid_rows;
-  const grid = labels ? gridShape(tp.num_samples, labels) : firstImages(tp.num_samples, rows, rows * rows);
+  const grid = labels
+    ? gridShape(tp.num_samples, labels, dataset.classNames)
+    : firstImages(tp.num_samples, rows, rows * rows);
   writeSamples(out, images, tp.num_samples, cfg, grid, labels ?? null);
-  const scores = judgeImages(images, tp.num_samples, labels);
+  const scores = judgeImages(dataset, images, tp.num_samples, labels);
   out.writeJson('scores.json', {
     ...scores,
     sampler: tp.sampler,
@@ -264,5 +294,5 @@ function sampleAndJudge(
     trainedImages: state.images,
     trainedMinutes: state.seconds / 60,
   });
-  console.log(`judge: ${formatScores(scores)}`);
+  console.log(`judge: ${formatScores(scores, dataset)}`);
 }

@@ -69,6 +69,39 @@ test('a bad --set is refused with one message naming the override or the field',
   }
 });
 
+test('the data set of a config fits its model: channels, size and classes', () => {
+  assert.is(readConfig(TINY).dataset_params.name, 'mnist'); // the default when a file leaves it out
+  assert.is(readConfig('stages/rgb/tiny.json').dataset_params.name, 'shapes');
+  const cases: [string, string[], string][] = [
+    [
+      TINY,
+      ['dataset_params.name=cifar'],
+      "config: dataset_params.name must be one of mnist, shapes; got 'cifar'",
+    ],
+    [TINY, ['dataset_params.size=32'], 'config: unknown field dataset_params.size'],
+    [
+      TINY,
+      ['dataset_params.name=shapes'],
+      'config: dataset shapes has 3-channel images of 28x28 or 32x32; model_params has im_channels 1, im_size 28',
+    ],
+    [
+      'stages/rgb/tiny.json',
+      ['model_params.im_size=24'],
+      'config: dataset shapes has 3-channel images of 28x28 or 32x32; model_params has im_channels 3, im_size 24',
+    ],
+    [
+      'stages/rgb/tiny.json',
+      ['model_params.num_classes=10'],
+      'config: dataset shapes has 6 classes; model_params.num_classes is 10',
+    ],
+  ];
+  for (const [file, sets, message] of cases) {
+    const got = errorOf(() => readConfig(file, sets));
+    if (typeof message === 'string') assert.is(got, message);
+    else assert.match(got, message);
+  }
+});
+
 test('a config file that cannot be read, parsed or checked names the file or the field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   writeFileSync(join(dir, 'broken.json'), '{ "train_params": ');

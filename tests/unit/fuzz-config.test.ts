@@ -30,15 +30,17 @@ const BASES = {
     Record<string, unknown>
   >,
   seed: JSON.parse(readFileSync('stages/mnist/seed.json', 'utf8')) as Record<string, Record<string, unknown>>,
+  rgb: JSON.parse(readFileSync('stages/rgb/tiny.json', 'utf8')) as Record<string, Record<string, unknown>>,
 };
-const SECTIONS = ['diffusion_params', 'model_params', 'train_params'] as const;
+const SECTIONS = ['dataset_params', 'diffusion_params', 'model_params', 'train_params'] as const;
 const FIELDS: [string, string][] = [
+  ...Object.keys(CONFIG_FIELDS.dataset_params).map((f): [string, string] => ['dataset_params', f]),
   ...Object.keys(CONFIG_FIELDS.diffusion_params).map((f): [string, string] => ['diffusion_params', f]),
   ...UNET_FIELDS.map((f): [string, string] => ['model_params', f]),
   ...Object.keys(CONFIG_FIELDS.train_params).map((f): [string, string] => ['train_params', f]),
 ];
 /** Every name an error may give to say where the fault is. */
-const NAMES = [...SECTIONS, 'dataset_params', ...FIELDS.map(([, f]) => f)];
+const NAMES = [...SECTIONS, ...FIELDS.map(([, f]) => f)];
 
 /** Values of every kind, weighted towards those a field could almost take. */
 const value = fc.oneof(
@@ -59,6 +61,8 @@ const value = fc.oneof(
     'eps',
     'v',
     'none',
+    'shapes',
+    'mnist',
     '',
   ),
   fc.array(fc.integer({ min: -2, max: 300 }), { maxLength: 6 }),
@@ -103,7 +107,7 @@ function holds(raw: unknown): boolean {
     return true;
   }
   const cfg: StageConfig = result.value;
-  for (const section of ['diffusion_params', 'train_params'] as const) {
+  for (const section of ['dataset_params', 'diffusion_params', 'train_params'] as const) {
     const fields = CONFIG_FIELDS[section] as Record<string, Field>;
     assert.equal(Object.keys(cfg[section]).sort(), Object.keys(fields).sort(), section);
     for (const [name, f] of Object.entries(fields)) {
@@ -122,8 +126,12 @@ function holds(raw: unknown): boolean {
   return true;
 }
 
-const base = fc.constantFrom('tiny', 'default', 'seed') as fc.Arbitrary<keyof typeof BASES>;
-const copy = (name: keyof typeof BASES) => structuredClone(BASES[name]);
+const base = fc.constantFrom('tiny', 'default', 'seed', 'rgb') as fc.Arbitrary<keyof typeof BASES>;
+/** A base config with every section present (dataset_params may be left out of a file; it is given here). */
+const copy = (name: keyof typeof BASES): Record<string, Record<string, unknown>> => ({
+  dataset_params: {},
+  ...structuredClone(BASES[name]),
+});
 
 test('a field of a real config set to any JSON value', () => {
   check(
