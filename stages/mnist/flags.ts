@@ -67,7 +67,7 @@ function allFlags(stage: ImageStage) {
       type: 'float',
       default: 2,
       min: 0,
-      help: 'every N minutes of training, draw 8 digits from the EMA weights under the progress bar and judge 32; at 2, 5% of the training time here (0: no preview)',
+      help: 'every N minutes of training, draw 8 images from the EMA weights under the progress bar and judge 32; at 2, 5% of the training time here (0: no preview)',
     },
     'no-sample': { type: 'boolean', help: 'skip sampling and judging at the end' },
     threads: {
