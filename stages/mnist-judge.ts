@@ -10,11 +10,11 @@ import { runMain, UsageError } from './lib/cli.ts';
 import { Progress } from './lib/progress.ts';
 import { stageSetup } from './lib/stage.ts';
 import { PIXELS } from '../core/data/mnist.ts';
-import { colourDistance } from '../core/eval/colour.ts';
 import { drawShapes } from '../core/data/shapes.ts';
-import { ImageJudge, featureStats, judgeOutputs, judgeSamples } from '../core/eval/judge.ts';
+import { ImageJudge, featureStats, judgeOutputs } from '../core/eval/judge.ts';
 import { moduleTensors, writeSafetensors } from '../core/io/safetensors.ts';
-import { MNIST, shapes, type ImageData } from './mnist/data.ts';
+import { MNIST, pickImages, shapes, type ImageData } from './mnist/data.ts';
+import { scoreImages } from './mnist/judge.ts';
 
 /** A batch of digits, each shifted by up to 2 pixels (zero fill): cheap augmentation for robustness. */
 function shiftedBatch(images: Float32Array, indices: number[], rng: Rng): Tensor {
@@ -41,11 +41,7 @@ function shiftedBatch(images: Float32Array, indices: number[], rng: Rng): Tensor
 function batchOf(data: ImageData, images: Float32Array, indices: number[], rng: Rng): Tensor {
   if (data.name === 'mnist') return shiftedBatch(images, indices, rng);
   const { channels: c, size: s } = data;
-  const out = new Float32Array(indices.length * c * s * s);
-  indices.forEach((idx, k) =>
-    out.set(images.subarray(idx * c * s * s, (idx + 1) * c * s * s), k * c * s * s),
-  );
-  return new Tensor(out, [indices.length, c, s, s]);
+  return new Tensor(pickImages(images, indices, c * s * s), [indices.length, c, s, s]);
 }
 
 const DEFAULT_OUT = "the data set's stage folder";
@@ -105,20 +101,16 @@ runMain(async () => {
   const real = featureStats(judgeOutputs(judge, test.images, test.count).features, test.count);
   // Real images as "samples": 500 of the held-out ones (the count the quality bar is judged on), and 500
   // training images, which the judge has seen (so their features sit a little apart from held-out ones)
-  const scoresOf = (images: Float32Array) => {
-    const scores: { confident: number; entropy: number; fid: number; colour?: number } = judgeSamples(judge, images, 500, real); // prettier-ignore
-    if (data.channels === 3) scores.colour = colourDistance(images, 500, test.images, test.count, data.size);
-    return scores;
-  };
+  const scoresOf = (images: Float32Array) => scoreImages({ judge, real, test }, data, images, 500);
   const heldOutScores = scoresOf(test.images.slice(0, 500 * pixels));
   const realScores = scoresOf(train.images.slice(0, 500 * pixels));
   const noiseScores = scoresOf(rng.rand([500 * pixels]).data as Float32Array);
   const fmt = (s: ReturnType<typeof scoresOf>) =>
     `confident ${s.confident.toFixed(3)} entropy ${s.entropy.toFixed(3)} FID ${s.fid.toFixed(1)}${s.colour === undefined ? '' : ` colour ${s.colour.toFixed(3)}`}`;
-  const noun = `${data.noun}s`.padEnd(7);
+  const noun = `${data.noun}s:`.padEnd(14); // the score columns line up with the noise row's
   console.log(`held-out accuracy ${(100 * accuracy).toFixed(2)}% on ${test.count} ${data.noun}s`);
-  console.log(`500 held-out ${noun}:      ${fmt(heldOutScores)}`);
-  console.log(`500 training ${noun}:      ${fmt(realScores)}`);
+  console.log(`500 held-out ${noun}${fmt(heldOutScores)}`);
+  console.log(`500 training ${noun}${fmt(realScores)}`);
   console.log(`500 uniform-noise images:  ${fmt(noiseScores)}`);
   if (accuracy < 0.97)
     throw new Error(`the judge reached only ${(100 * accuracy).toFixed(2)}%, below the 97% bar`);

@@ -44,6 +44,13 @@ export function shapes(size = 28): ImageData {
   };
 }
 
+/** The images at `indices` of a set of images of `pixels` values each, one after another. */
+export function pickImages(images: Float32Array, indices: readonly number[], pixels: number): Float32Array {
+  const out = new Float32Array(indices.length * pixels);
+  indices.forEach((i, k) => out.set(images.subarray(i * pixels, (i + 1) * pixels), k * pixels));
+  return out;
+}
+
 /** The data set a config trains on. */
 export function dataOf(cfg: StageConfig): ImageData {
   return cfg.dataset_params.name === 'mnist' ? MNIST : shapes(cfg.model_params.im_size);

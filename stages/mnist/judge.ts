@@ -4,12 +4,19 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { colourDistance } from '../../core/eval/colour.ts';
-import { checkImages, judgeSamples, loadJudge, type JudgeScores } from '../../core/eval/judge.ts';
+import {
+  checkImages,
+  judgeSamples,
+  loadJudge,
+  type FeatureStats,
+  type ImageJudge,
+  type JudgeScores,
+} from '../../core/eval/judge.ts';
 import { readSafetensors } from '../../core/io/safetensors.ts';
 import { useBackend } from '../../core/kernels/select.ts';
 import { usageLine, UsageError, type FlagSpec } from '../lib/cli.ts';
 import { OutputDir } from '../lib/output.ts';
-import type { ImageData } from './data.ts';
+import type { ImageData, Images } from './data.ts';
 import type { ImageStage, JudgeFlags } from './flags.ts';
 
 /**
@@ -31,7 +38,17 @@ export function judgeImages(
   count: number,
   asked?: ArrayLike<number>,
 ): StageScores {
-  const { judge, real, test } = committedJudge(data);
+  return scoreImages(committedJudge(data), data, images, count, asked);
+}
+
+/** judgeImages with a given judge and its held-out images' features (judge:train scores its new one). */
+export function scoreImages(
+  { judge, real, test }: { judge: ImageJudge; real: FeatureStats; test: Images },
+  data: ImageData,
+  images: Float32Array,
+  count: number,
+  asked?: ArrayLike<number>,
+): StageScores {
   const scores: StageScores = judgeSamples(judge, images, count, real, asked);
   if (data.channels === 3) scores.colour = colourDistance(images, count, test.images, test.count, data.size);
   return scores;

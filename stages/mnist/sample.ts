@@ -22,7 +22,7 @@ import { UsageError } from '../lib/cli.ts';
 import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
-import { dataOf } from './data.ts';
+import { dataOf, pickImages } from './data.ts';
 import { GUIDANCE, type ImageStage, type SampleFlags } from './flags.ts';
 
 export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
@@ -199,8 +199,7 @@ export function saveGrid(
   const { im_channels: c, im_size: s } = cfg.model_params;
   const size = c * s * s;
   const picked = grid.picked.filter((i) => (i + 1) * size <= images.length);
-  const data = new Float32Array(picked.length * size);
-  picked.forEach((i, k) => data.set(images.subarray(i * size, (i + 1) * size), k * size));
+  const data = pickImages(images, picked, size);
   imageGrid({
     data,
     n: picked.length,

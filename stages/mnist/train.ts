@@ -17,7 +17,7 @@ import { ConfigError, objectiveOf, readConfig, validateConfig, type StageConfig 
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import { imageGrid } from '../../plots/index.ts';
-import { dataOf, type ImageData, type Images } from './data.ts';
+import { dataOf, pickImages, type ImageData, type Images } from './data.ts';
 import { GUIDANCE, type TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
@@ -132,8 +132,7 @@ function realGrid(out: OutputDir, dataset: ImageData, train: Images): void {
     const rows = [...train.labels.keys()].filter((i) => train.labels[i] === k);
     return rows.slice(0, 10);
   });
-  const data = new Float32Array(picked.length * pixels);
-  picked.forEach((i, j) => data.set(train.images.subarray(i * pixels, (i + 1) * pixels), j * pixels));
+  const data = pickImages(train.images, picked, pixels);
   const title = `Training ${dataset.noun}s, a row per class`;
   imageGrid({ data, n: picked.length, channels, height: size, width: size, nrow: 10, rowLabels: [...classNames], title }) // prettier-ignore
     .save(out.record(out.path('real.png')));
@@ -204,8 +203,7 @@ function drawBatch(
 ): { x0: Tensor; idx: number[] } {
   const pixels = c * s * s;
   const idx = Array.from({ length: size }, () => rng.int(0, count));
-  const x0 = new Tensor(new Float32Array(size * pixels), [size, c, s, s]);
-  idx.forEach((i, k) => x0.data.set(data.subarray(i * pixels, (i + 1) * pixels), k * pixels));
+  const x0 = new Tensor(pickImages(data, idx, pixels), [size, c, s, s]);
   return { x0, idx };
 }
 
