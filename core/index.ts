@@ -15,6 +15,7 @@ export * from './nn/embedding.ts';
 export * from './ops/conv.ts';
 export * from './ops/norm.ts';
 export * from './ops/softmax.ts';
+export * from './ops/attention.ts';
 export * from './nn/conv.ts';
 export * from './nn/norm.ts';
 export * from './nn/attention.ts';

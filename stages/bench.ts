@@ -5,6 +5,8 @@
 //   unet train step                 images/s for forward + backward + Adam at the default MNIST config
 //                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config), on
 //                                   one thread and split between one thread per core (core/parallel/)
+//   unet forward b100 [fast]        images/s of the sampler's forward pass (no autograd) at its batch of
+//                                   100, default and fast configs (--smoke: the tiny config at batch 2)
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
@@ -140,6 +142,19 @@ runMain(async () => {
           ...p,
         });
       }
+    }
+
+    // the sampler's work: UNet forward passes without autograd, at the sampler's batch of 100
+    for (const name of smoke ? ['tiny'] : ['default', 'fast']) {
+      const cfg = readConfig(`stages/mnist/${name}.json`);
+      const batch = smoke ? 2 : 100;
+      const net = new UNet(cfg.model_params, new Rng(0));
+      const size = cfg.model_params.im_size;
+      const x = rng.randn([batch, cfg.model_params.im_channels, size, size]);
+      const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
+      const r = await time(() => noGrad(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
+      const bench = `unet forward b${batch}${name === 'default' || smoke ? '' : ` ${name}`}`;
+      emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
     }
 
     for (const { b, cin, cout, hw } of convs) {

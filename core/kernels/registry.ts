@@ -156,6 +156,23 @@ export interface SiluBackwardArgs {
   gx: Storage;
 }
 
+/**
+ * Scaled dot-product attention (Vaswani et al. 2017, eq. 1) for `batch` independent (query, key, value)
+ * sets: out_i = sum_j softmax_j(scale q_i . k_j) v_j. q and out are [batch, lq, d]; k and v
+ * [batch, lk, d]. No [lq, lk] score matrix of a whole set need exist at once.
+ */
+export interface AttentionArgs {
+  q: Storage;
+  k: Storage;
+  v: Storage;
+  out: Storage;
+  batch: number;
+  lq: number;
+  lk: number;
+  d: number;
+  scale: number;
+}
+
 export interface KernelSet {
   gemm(args: GemmArgs): void;
   im2col(args: Im2colArgs): void;
@@ -167,6 +184,7 @@ export interface KernelSet {
   groupNormBackward(args: GroupNormBackwardArgs): void;
   softmaxForward(args: SoftmaxArgs): void;
   softmaxBackward(args: SoftmaxBackwardArgs): void;
+  attentionForward(args: AttentionArgs): void;
   adamUpdate(args: AdamArgs): void;
   siluForward(args: SiluArgs): void;
   siluBackward(args: SiluBackwardArgs): void;

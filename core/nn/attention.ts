@@ -5,10 +5,9 @@
 import { Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import { formatShape } from '../shape.ts';
-import { div } from '../ops/elementwise.ts';
-import { linear, matmul } from '../ops/matmul.ts';
+import { attention } from '../ops/attention.ts';
+import { linear } from '../ops/matmul.ts';
 import { permute, reshape, slice, transpose } from '../ops/shape.ts';
-import { softmax } from '../ops/softmax.ts';
 import { Module, parameter } from './module.ts';
 import { Linear } from './layers.ts';
 
@@ -81,11 +80,9 @@ export class MultiheadAttention extends Module {
       [q, k, v] = [project(q0, 0), project(k0, 1), project(v0, 2)];
     }
     // [B, L, E] -> [B, H, L, d]: each head attends on its own slice of the features
-    // (keys go straight to [B, H, d, L]: one permute, not a permute and then a transpose)
-    const heads = (t: Tensor, axes = [0, 2, 1, 3]) =>
-      permute(reshape(t, [t.shape[0], t.shape[1], this.numHeads, this.headDim]), axes);
-    const scores = matmul(div(heads(q), Math.sqrt(this.headDim)), heads(k, [0, 2, 3, 1]));
-    const attended = matmul(softmax(scores, -1), heads(v)); // [B, H, L, d]
+    const heads = (t: Tensor) =>
+      permute(reshape(t, [t.shape[0], t.shape[1], this.numHeads, this.headDim]), [0, 2, 1, 3]);
+    const attended = attention(heads(q), heads(k), heads(v)); // [B, H, L, d]
     const [B, L] = [q0.shape[0], q0.shape[1]];
     const merged = reshape(permute(attended, [0, 2, 1, 3]), [B, L, E]);
     const out = this.out_proj.forward(merged);

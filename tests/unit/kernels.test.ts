@@ -231,6 +231,33 @@ for (const backend of listBackends()) {
 }
 
 for (const backend of listBackends()) {
+  const own = backendKernels(backend).attentionForward;
+  const ref = backendKernels('ts').attentionForward;
+  if (backend === 'ts' || !own || !ref) continue;
+  test(`${backend} attention equals the ts kernel, over every block and thread split`, () => {
+    const rng = new Rng(13);
+    // [batch, lq, lk, d]: size 1; lengths and depths off the 4- and 8-wide panels; cross-attention
+    // (lq != lk); one set (fewer sets than threads); 784 keys, where queries go in several blocks
+    for (const [batch, lq, lk, d] of [
+      [1, 1, 1, 1],
+      [2, 5, 7, 3],
+      [3, 13, 200, 20],
+      [1, 196, 196, 16],
+      [8, 49, 49, 16],
+      [2, 784, 784, 8],
+      [2, 3, 0, 4],
+    ]) {
+      const [q, k, v] = [lq, lk, lk].map((l) => rng.randn([batch * l * d], { std: 2 }).data as Float32Array);
+      const [a, b] = [0, 1].map(() => rng.randn([batch * lq * d]).data as Float32Array); // junk to overwrite
+      const scale = 1 / Math.sqrt(d);
+      own({ q, k, v, out: a, batch, lq, lk, d, scale });
+      ref({ q, k, v, out: b, batch, lq, lk, d, scale });
+      close(a, b, 1 + Math.sqrt(lk), `attention ${batch}x${lq}x${lk}x${d}`);
+    }
+  });
+}
+
+for (const backend of listBackends()) {
   const own = backendKernels(backend);
   const ref = backendKernels('ts');
   if (backend === 'ts' || !own.groupNormForward || !own.groupNormBackward) continue;

@@ -149,6 +149,27 @@ test('MultiheadAttention forward equals per-head attention with the packed q, k,
   close(m.forward(q, kv, kv), naiveAttention(m, q, kv, kv), 1e-10, 'cross-attention');
 });
 
+test('MultiheadAttention without gradients (the fused attention kernel) equals the same formula', () => {
+  const m = new T.MultiheadAttention(8, 2, new Rng(5), { batchFirst: true }).toDtype('float64');
+  const [q, kv] = [r([3, 5, 8]), r([3, 9, 8])];
+  close(
+    T.noGrad(() => m.forward(q)),
+    naiveAttention(m, q, q, q),
+    1e-10,
+    'self-attention',
+  );
+  close(
+    T.noGrad(() => m.forward(q, kv, kv)),
+    naiveAttention(m, q, kv, kv),
+    1e-10,
+    'cross-attention',
+  );
+  assert.throws(
+    () => T.attention(r([2, 3, 4]), r([2, 5, 4]), r([2, 6, 4])),
+    /attention: query \[2,3,4\], key \[2,5,4\] and value \[2,6,4\]/,
+  );
+});
+
 test('MultiheadAttention without batchFirst takes [L, B, E], like PyTorch by default', () => {
   const m = new T.MultiheadAttention(4, 2, new Rng(3)).toDtype('float64');
   const x = r([2, 5, 4]); // [B, L, E]

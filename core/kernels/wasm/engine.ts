@@ -12,7 +12,7 @@ import { validRange } from '../ts-conv.ts';
 import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
 import { FN, JOB_INTS, roundUp } from './arena.ts';
-import { RowEngine } from './row-engine.ts';
+import { AttentionEngine } from './attention-engine.ts';
 
 const KC_MAX = 512; // depth of a packed block: 512 x 8 floats of B (16 KB) stay in L1
 const NC = 512; // columns per packed block of B
@@ -36,7 +36,7 @@ type GemmPlan = {
   lists: number[];
 };
 
-export class WasmEngine extends RowEngine {
+export class WasmEngine extends AttentionEngine {
   // ---- gemm ----
 
   /** Takes the memory a gemm on operands already at A and B needs. */

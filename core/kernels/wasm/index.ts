@@ -60,6 +60,7 @@ registerBackend(
         conv2dBackwardInput: (a) => engine(a.w, a.gy, a.gx).conv2dBackwardInput(a),
         softmaxForward: (a) => engine(a.x, a.out).softmaxForward(a),
         softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
+        attentionForward: (a) => engine(a.q, a.k, a.v, a.out).attentionForward(a),
         siluForward: (a) => engine(a.x, a.out).siluForward(a),
         siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
         groupNormForward: (a) => engine(a.x, a.out, a.mean, a.rstd).groupNormForward(a),

@@ -86,19 +86,23 @@ export function lanes(f: FunctionBuilder, v: number, combine: Bytes): void {
   f.emit(op.get(v), op.f32x4ExtractLane(2), combine, op.get(v), op.f32x4ExtractLane(3), combine);
 }
 
-/** softmaxForward(x, out, r0, r1, cols): out = softmax of rows r0..r1-1 of x [rows, cols] (byte pointers). */
+/**
+ * softmaxForward(x, out, r0, r1, cols, stride): out = softmax of the first `cols` entries of rows
+ * r0..r1-1 of x, whose rows are `stride` floats apart (byte pointers; x and out may be the same).
+ */
 export function softmaxForwardFunction(): FunctionBuilder {
-  const f = new FunctionBuilder(5);
-  const [x, out, r0, r1, cols] = [0, 1, 2, 3, 4];
-  const [r, j, row, vecEnd, end, at] = [0, 1, 2, 3, 4, 5].map(() => f.locals(1, I32));
+  const f = new FunctionBuilder(6);
+  const [x, out, r0, r1, cols, stride] = [0, 1, 2, 3, 4, 5];
+  const [r, j, row, vecEnd, end, at, rowBytes] = [0, 1, 2, 3, 4, 5, 6].map(() => f.locals(1, I32));
   const [max, sum] = [f.locals(1, F32), f.locals(1, F32)];
   const s = f.locals(2, F32);
   const [vmax, vsum] = [f.locals(1, V128), f.locals(1, V128)];
   const vtmp = f.locals(2, V128);
   f.emit(op.get(cols), op.i32(2), op.shl, op.set(end));
   f.emit(op.get(cols), op.i32(-4), op.and, op.i32(2), op.shl, op.set(vecEnd)); // whole vectors of 4
+  f.emit(op.get(stride), op.i32(2), op.shl, op.set(rowBytes));
   loop(f, r, op.get(r0), op.get(r1), 1, () => {
-    f.emit(op.get(r), op.get(end), op.mul, op.set(row));
+    f.emit(op.get(r), op.get(rowBytes), op.mul, op.set(row));
     // the row's max, so that every exp argument is <= 0
     f.emit(op.f32(-Infinity), op.f32x4Splat, op.set(vmax));
     loop(f, j, op.i32(0), op.get(vecEnd), 16, () => {

@@ -20,7 +20,7 @@ export class RowEngine extends WasmArena {
     const lists = this.phaseLists(rows * cols);
     this.commit();
     this.put(x, X, rows * cols);
-    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxForward, X * 4, OUT * 4, r0, r1, cols]);
+    this.splitJobs(lists, rows, (r0, r1) => [FN.softmaxForward, X * 4, OUT * 4, r0, r1, cols, cols]);
     out.set(this.f32.subarray(OUT, OUT + rows * cols));
   }
 

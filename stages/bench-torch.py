@@ -1,0 +1,127 @@
+"""PyTorch's figures for the rows of `npm run bench`, on this machine, for the table beside it.
+
+A developer tool, never run by `npm test` or CI (it needs PyTorch: `apt-get install python3-torch`):
+
+    /usr/bin/python3 stages/bench-torch.py [--threads 2] [--rows matmul,conv,train,forward,seed]
+
+Debian's PyTorch multiplies matrices through whichever BLAS the system provides. With only the
+reference BLAS (libblas3) its matmul runs at a few GFLOP/s and every row that uses it (attention, linear
+layers) is unfairly slow; install OpenBLAS first (`apt-get install libopenblas0-pthread`). The script
+warns when it finds a slow BLAS.
+
+Each figure is the median of several timed runs after a warm-up, as in stages/bench.ts, and carries the
+same row name, so the two outputs line up. The UNet is the reference model of
+tests/fixtures/make_golden.py (checked against the TypeScript one by `npm run verify`), built from the
+same config files. Forward rows run under torch.inference_mode(), as a sampler would.
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures'))
+from make_golden import Unet  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+
+
+def timed(fn, min_runs=5, budget=1.5):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or (time.perf_counter() - start < budget and len(times) < 50):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2] * 1000, len(times)
+
+
+def emit(bench, value, unit, ms, runs):
+    print(json.dumps({'bench': bench, 'backend': 'pytorch', 'value': round(value, 2), 'unit': unit,
+                      'runs': runs, 'ms': round(ms, 2)}), flush=True)
+
+
+def model_of(name):
+    with open(os.path.join(ROOT, 'stages', 'mnist', name + '.json')) as f:
+        cfg = json.load(f)['model_params']
+    torch.manual_seed(0)
+    return Unet(cfg), cfg
+
+
+def batch_of(cfg, b):
+    x = torch.randn(b, cfg['im_channels'], cfg['im_size'], cfg['im_size'])
+    t = torch.tensor([(i * 37) % 1000 for i in range(b)])
+    return x, t
+
+
+def train_row(name, b, min_runs=3, budget=20):
+    model, cfg = model_of(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x, t = batch_of(cfg, b)
+    target = torch.randn_like(x)
+
+    def step():
+        loss = ((model(x, t) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    ms, runs = timed(step, min_runs, budget)
+    emit(f'unet train step b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs)
+
+
+def forward_row(name, b, min_runs=3, budget=20):
+    model, cfg = model_of(name)
+    model.eval()
+    x, t = batch_of(cfg, b)
+    with torch.inference_mode():
+        ms, runs = timed(lambda: model(x, t), min_runs, budget)
+    emit(f'unet forward b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--rows', default='matmul,conv,train,forward,seed')
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    print(f'# PyTorch {torch.__version__}, {torch.get_num_threads()} threads', file=sys.stderr)
+    rows = a.rows.split(',')
+    x = torch.randn(256, 256)
+    ms, _ = timed(lambda: x @ x, 5, 0.2)
+    if 2 * 256**3 / ms / 1e6 < 20:
+        print('# warning: matmul 256^3 runs under 20 GFLOP/s: PyTorch is probably on the reference BLAS;'
+              ' apt-get install libopenblas0-pthread', file=sys.stderr)
+    with torch.no_grad():
+        if 'matmul' in rows:
+            for n in [128, 256, 512, 1024]:
+                x, y = torch.randn(n, n), torch.randn(n, n)
+                ms, runs = timed(lambda: x @ y)
+                emit(f'matmul {n}^3', 2 * n**3 / ms / 1e6, 'GFLOP/s', ms, runs)
+        if 'conv' in rows:
+            for b, cin, cout, hw in [(64, 32, 64, 28), (64, 64, 128, 14), (64, 128, 256, 7)]:
+                x, w, bias = torch.randn(b, cin, hw, hw), torch.randn(cout, cin, 3, 3) * 0.1, torch.randn(cout)
+                ms, runs = timed(lambda: torch.nn.functional.conv2d(x, w, bias, padding=1))
+                flops = 2 * b * cout * hw * hw * cin * 9
+                emit(f'conv3x3 {cin}->{cout} @{hw}x{hw} b{b} fwd', flops / ms / 1e6, 'GFLOP/s', ms, runs)
+    if 'train' in rows:
+        train_row('default', 64)
+        train_row('fast', 16)
+    if 'forward' in rows:
+        forward_row('default', 100)
+        forward_row('fast', 100)
+    if 'seed' in rows:
+        train_row('seed', 16, 2, 30)
+        forward_row('seed', 16, 2, 30)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f'# peak resident memory of this process: {peak:.0f} MB', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
