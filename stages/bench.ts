@@ -6,7 +6,8 @@
 //                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config), on
 //                                   one thread and split between one thread per core (core/parallel/)
 //   unet forward b100 [fast]        images/s of the sampler's forward pass (no autograd) at its batch of
-//                                   100, default and fast configs (--smoke: the tiny config at batch 2)
+//                                   100, default and fast configs (--smoke: the tiny config at batch 2),
+//                                   on one thread and split between one thread per core, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
@@ -14,6 +15,7 @@ import { parseFlags, runMain } from './lib/cli.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
+import { ParallelForward } from '../core/parallel/parallel-forward.ts';
 import { GPU } from 'gpu.js';
 import { GpuKernels } from '../gpu/kernels.ts';
 
@@ -155,6 +157,15 @@ runMain(async () => {
       const r = await time(() => noGrad(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
       const bench = `unet forward b${batch}${name === 'default' || smoke ? '' : ` ${name}`}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
+      // the batch split between one thread per core, as `sample` runs it
+      const threads = defaultThreads(backend);
+      if (threads > 1) {
+        const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
+        const p = await time(() => forward.forward(x, t), smoke ? 1 : 3, smoke ? 50 : 15000);
+        forward.close();
+        const value = batch / (p.ms / 1000);
+        emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
+      }
     }
 
     for (const { b, cin, cout, hw } of convs) {

@@ -18,8 +18,11 @@ import {
 export const IMAGE_SAMPLERS = ['ddim', 'ddpm', 'heun'] as const;
 export type ImageSampler = (typeof IMAGE_SAMPLERS)[number];
 
+/** What runs a UNet's forward pass: the UNet itself, or core/parallel's ParallelForward of it. */
+export type UNetForward = Pick<UNet, 'forward'>;
+
 /** The UNet as its objective trains and samples it: EDM tells it a fractional time (c_noise), DDPM integer t. */
-export function imageNet(unet: UNet, objective: ImageObjective): ImageNet {
+export function imageNet(unet: UNetForward, objective: ImageObjective): ImageNet {
   const fractionalTime = objective.fractionalTime;
   return (x, t, labels) => unet.forward(x, t, { fractionalTime, labels });
 }

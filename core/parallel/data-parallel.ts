@@ -193,9 +193,9 @@ function toRequest({ x0, draw }: { x0: Tensor; draw: NoiseDraw }): GradRequest {
   };
 }
 
-/** A worker thread running grad-worker.ts, through tsx's loader when the sources are TypeScript. */
-function spawnWorker(setup: WorkerSetup): Worker {
-  const url = new URL(`./grad-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** A worker thread running `name`.ts of this folder, through tsx's loader when the sources are TypeScript. */
+export function spawnWorker(setup: unknown, name = 'grad-worker'): Worker {
+  const url = new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
   const load = `import(${JSON.stringify(url.href)})`;
   const source = url.pathname.endsWith('.ts')
     ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })`
@@ -205,7 +205,7 @@ function spawnWorker(setup: WorkerSetup): Worker {
   return worker;
 }
 
-function ready(worker: Worker): Promise<void> {
+export function ready(worker: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: GradReply) => {
       worker.off('error', onError);

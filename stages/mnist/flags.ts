@@ -113,7 +113,7 @@ export function stageFlags(stage: ImageStage) {
   const sample = {
     ...pick('checkpoint', 'n', 'steps', 'sampler', 'classes', 'guidance', 'guidance-interval', 'seed', 'clip-x0'), // prettier-ignore
     out: { ...all.out, default: `${stage.out}-samples`, help: 'output folder' },
-    ...pick('quiet', 'backend'),
+    ...pick('quiet', 'backend', 'threads'),
   } as const;
   return { train, sample, judge: pick('backend') };
 }

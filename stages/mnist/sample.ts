@@ -11,11 +11,13 @@ import {
   imageScheduler,
   IMAGE_SAMPLERS,
   sampleImages,
+  type UNetForward,
 } from '../../core/diffusion/image.ts';
+import { defaultThreads } from '../../core/parallel/data-parallel.ts';
+import { ParallelForward } from '../../core/parallel/parallel-forward.ts';
 import { clipDenoiser, type Denoiser } from '../../core/diffusion/schedulers.ts';
 import { readCheckpoint, restoreCheckpoint } from '../../core/io/checkpoint.ts';
 import { writeSafetensors } from '../../core/io/safetensors.ts';
-import { useBackend } from '../../core/kernels/select.ts';
 import { imageGrid } from '../../plots/index.ts';
 import { objectiveOf, validateConfig, type StageConfig } from '../lib/config.ts';
 import { UsageError } from '../lib/cli.ts';
@@ -25,22 +27,34 @@ import { Progress } from '../lib/progress.ts';
 import { dataOf, pickImages } from './data.ts';
 import { GUIDANCE, type ImageStage, type SampleFlags } from './flags.ts';
 
+/** Images per sampler batch (guidance runs twice as many through the UNet at once). */
+const BATCH = 100;
+
 export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
   const command = `${stage.command} -- sample`;
   const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', command);
   const ckpt = readCheckpoint(flags.checkpoint);
   const cfg = validateConfig(ckpt.config);
   const { labels, guidance, interval } = conditioning(flags, cfg.model_params.num_classes ?? 0, command);
-  console.log(await useBackend(flags.backend));
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
   const out = new OutputDir(flags.out);
+  // each batch is split between threads, each with a copy of the weights (core/parallel/)
+  const threads = flags.threads || defaultThreads(flags.backend);
+  const forward = await ParallelForward.start(ema, { threads, backend: flags.backend, maxBatch: 2 * BATCH });
+  console.log(forward.description);
   // the reference's figure: x_t and the x0 predicted from it at t = T, 0.8 T, ..., 0
   const fractions = sampler === 'ddpm' ? [1, 0.8, 0.6, 0.4, 0.2, 0] : [];
-  const { images, snapshots } = drawSamples(ema, cfg, {
-    ...{ ...flags, sampler, count: flags.n, fractions },
-    ...{ labels: labels ?? undefined, guidance, interval },
-  });
+  let drawn: ReturnType<typeof drawSamples>;
+  try {
+    drawn = drawSamples(ema, cfg, {
+      ...{ ...flags, sampler, count: flags.n, fractions, forward },
+      ...{ labels: labels ?? undefined, guidance, interval },
+    });
+  } finally {
+    forward.close();
+  }
+  const { images, snapshots } = drawn;
   const grid = gridShape(flags.n, labels, dataOf(cfg).classNames);
   writeSamples(out, images, flags.n, cfg, grid, labels);
   for (const { t, xt, x0 } of snapshots) {
@@ -153,10 +167,12 @@ export function drawSamples(
     labels?: number[];
     guidance?: number;
     interval?: [number, number];
+    /** What runs the forward passes (default: the model, on this thread). */
+    forward?: UNetForward;
   },
 ) {
   const objective = objectiveOf(cfg);
-  const net = imageNet(ema, objective);
+  const net = imageNet(opts.forward ?? ema, objective);
   const { labels, guidance = 1 } = opts;
   const denoiserFor = (batch?: number[]): Denoiser => {
     const model = batch
@@ -167,7 +183,7 @@ export function drawSamples(
   };
   const scheduler = imageScheduler(objective, opts.sampler, opts.steps);
   const { im_channels: c, im_size: size } = cfg.model_params;
-  const batch = 100;
+  const batch = BATCH;
   const bar = new Progress(Math.ceil(opts.count / batch) * scheduler.steps, `sample ${opts.sampler}`, {
     quiet: opts.quiet,
     unit: 'step',

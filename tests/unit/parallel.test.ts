@@ -8,7 +8,9 @@ import { UNet } from '../../core/nn/unet.ts';
 import { DataParallel, shares } from '../../core/parallel/data-parallel.ts';
 import { Rng } from '../../core/random.ts';
 import { slice } from '../../core/ops/shape.ts';
-import type { Tensor } from '../../core/tensor.ts';
+import { noGrad, type Tensor } from '../../core/tensor.ts';
+import { ParallelForward } from '../../core/parallel/parallel-forward.ts';
+import '../../core/kernels/wasm/index.ts';
 import { sliceDraw, type NoiseDraw } from '../../core/diffusion/objectives.ts';
 
 test('shares split a batch into near-equal parts, never an empty one', () => {
@@ -95,6 +97,41 @@ test('a worker thread computes its share exactly as this thread would, on the cu
       parallel.close();
     }
   }
+});
+
+test('a forward pass split between threads equals the unsplit one bit for bit, labels and times included', async () => {
+  const cfg = readConfig('stages/mnist/tiny.json');
+  const model = new UNet({ ...cfg.model_params, num_classes: 3 }, new Rng(0));
+  for (const p of model.parameters()) p.data[0] += 0.5; // the workers must take these, not a fresh init
+  const forward = await ParallelForward.start(model, { threads: 2, backend: 'wasm', maxBatch: 10 });
+  try {
+    assert.match(forward.description, /^backend wasm \(1 thread\); 2 threads, the batch split between them$/);
+    const rng = new Rng(4);
+    for (const n of [1, 5, 10, 11]) {
+      // 11 is over the workers' room: it runs here alone, with the same answer
+      const x = rng.randn([n, 1, 28, 28]);
+      const t = Array.from({ length: n }, (_, i) => 0.25 + 97 * i);
+      const labels = Array.from({ length: n }, (_, i) => i % 4); // 3 is "no class"
+      const opts = { fractionalTime: true, labels };
+      const want = noGrad(() => model.forward(x, t, opts));
+      assert.equal(Array.from(forward.forward(x, t, opts).data), Array.from(want.data), `batch ${n}`);
+      const once = noGrad(() => model.forward(x, [7], { labels }));
+      assert.equal(
+        Array.from(forward.forward(x, [7], { labels }).data),
+        Array.from(once.data),
+        `batch ${n}, one t`,
+      );
+    }
+    // a worker's error reaches this thread, named
+    const x = rng.randn([4, 1, 28, 28]);
+    assert.throws(
+      () => forward.forward(x, [1, 2, 3, 4], { labels: [0, 0, 9, 9] }),
+      /parallel forward, worker 1: .*label/,
+    );
+  } finally {
+    forward.close();
+  }
+  assert.throws(() => forward.forward(new Rng(4).randn([2, 1, 28, 28]), [1]), /used after close/);
 });
 
 test.run();

@@ -1,0 +1,44 @@
+// A worker of parallel-forward.ts: builds its copy of the model from the weights it was given, then
+// serves forward passes synchronously. It blocks on its control word (Atomics.wait) until the calling
+// thread posts a share of a batch, runs it without autograd, writes the output and signals back.
+import { workerData, parentPort } from 'node:worker_threads';
+import { Rng } from '../random.ts';
+import { noGrad, Tensor } from '../tensor.ts';
+import { UNet } from '../nn/unet.ts';
+import { setKernelThreads, useBackend } from '../kernels/select.ts';
+import { copyIn } from './protocol.ts';
+import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
+
+const port = parentPort;
+if (!port) throw new Error('forward-worker.ts runs as a worker thread of core/parallel/parallel-forward.ts');
+const setup = workerData as ForwardSetup;
+
+let model: UNet | null = null;
+try {
+  for (const url of setup.backendModules) await import(url);
+  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
+  await useBackend(setup.backend);
+  model = new UNet(setup.model, new Rng(0));
+  copyIn(new Float32Array(setup.weights), model.parameters());
+  port.postMessage({ ready: true });
+} catch (e) {
+  port.postMessage({ error: (e as Error).message });
+}
+
+if (model) {
+  const net = model;
+  const ch = new ForwardChannel(setup.channel);
+  for (let seq = 0; ;) {
+    Atomics.wait(ch.ctrl, CTRL.request, seq);
+    seq = Atomics.load(ch.ctrl, CTRL.request);
+    try {
+      const { x, t, labels, fractionalTime } = ch.readRequest();
+      const y = noGrad(() => net.forward(new Tensor(x, ch.shape()), t, { fractionalTime, labels }));
+      ch.writeOutput(y.data as Float32Array);
+    } catch (e) {
+      ch.writeError((e as Error).message);
+    }
+    Atomics.store(ch.ctrl, CTRL.done, seq);
+    Atomics.notify(ch.ctrl, CTRL.done);
+  }
+}
