@@ -39,22 +39,12 @@ export async function sample(flags: SampleFlags, stage: ImageStage): Promise<voi
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
   const out = new OutputDir(flags.out);
-  // each batch is split between threads, each with a copy of the weights (core/parallel/)
-  const threads = flags.threads || defaultThreads(flags.backend);
-  const forward = await ParallelForward.start(ema, { threads, backend: flags.backend, maxBatch: 2 * BATCH });
-  console.log(forward.description);
   // the reference's figure: x_t and the x0 predicted from it at t = T, 0.8 T, ..., 0
   const fractions = sampler === 'ddpm' ? [1, 0.8, 0.6, 0.4, 0.2, 0] : [];
-  let drawn: ReturnType<typeof drawSamples>;
-  try {
-    drawn = drawSamples(ema, cfg, {
-      ...{ ...flags, sampler, count: flags.n, fractions, forward },
-      ...{ labels: labels ?? undefined, guidance, interval },
-    });
-  } finally {
-    forward.close();
-  }
-  const { images, snapshots } = drawn;
+  const { images, snapshots } = await drawSamplesSplit(ema, cfg, {
+    ...{ ...flags, sampler, count: flags.n, fractions },
+    ...{ labels: labels ?? undefined, guidance, interval, log: console.log },
+  });
   const grid = gridShape(flags.n, labels, dataOf(cfg).classNames);
   writeSamples(out, images, flags.n, cfg, grid, labels);
   for (const { t, xt, x0 } of snapshots) {
@@ -201,6 +191,25 @@ export function drawSamples(
   });
   const T = cfg.diffusion_params.num_timesteps;
   return { images, snapshots: snapshots.map((s, i) => ({ ...s, t: Math.round(fractions[i] * T) })) };
+}
+
+/**
+ * drawSamples with each batch split between `threads` threads (0: one per core), each holding a copy of
+ * the weights (core/parallel/parallel-forward.ts); the samples are the same as on one thread.
+ */
+export async function drawSamplesSplit(
+  ema: UNet,
+  cfg: StageConfig,
+  opts: Parameters<typeof drawSamples>[2] & { threads: number; backend: string; log: (line: string) => void },
+) {
+  const threads = opts.threads || defaultThreads(opts.backend);
+  const forward = await ParallelForward.start(ema, { threads, backend: opts.backend, maxBatch: 2 * BATCH });
+  opts.log(forward.description);
+  try {
+    return drawSamples(ema, cfg, { ...opts, forward });
+  } finally {
+    forward.close();
+  }
 }
 
 /** The images `grid` picks from a batch, as a labelled grid PNG in `out`. */

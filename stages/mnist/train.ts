@@ -21,7 +21,7 @@ import { dataOf, pickImages, type ImageData, type Images } from './data.ts';
 import { GUIDANCE, type TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
-import { drawSamples, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
+import { drawSamplesSplit, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
   const cfg = readConfig(flags.config, flags.set); // a bad config stops here, before anything is built
@@ -120,7 +120,7 @@ export async function train(flags: TrainFlags): Promise<void> {
   console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
   const cost = preview?.finish(emaNet, state, (text) => (flags.quiet ? undefined : console.error(text)));
   if (cost) console.log(cost);
-  if (!flags['no-sample']) sampleAndJudge(out, emaNet, cfg, dataset, state, flags);
+  if (!flags['no-sample']) await sampleAndJudge(out, emaNet, cfg, dataset, state, flags);
   console.log(out.report());
 }
 
@@ -255,19 +255,20 @@ function interruptible() {
  * The config's sampler on the EMA weights, the samples judged; scores.json holds both. A conditional
  * model is asked for every class in turn, with the default guidance.
  */
-function sampleAndJudge(
+async function sampleAndJudge(
   out: OutputDir,
   emaNet: UNet,
   cfg: StageConfig,
   dataset: ImageData,
   state: TrainingState,
   flags: TrainFlags,
-): void {
+): Promise<void> {
   const tp = cfg.train_params;
   const classes = cfg.model_params.num_classes ?? 0;
   const labels = classes > 0 ? spreadLabels(tp.num_samples, [...Array(classes).keys()]) : undefined;
   const guidance = classes > 0 ? GUIDANCE.scale : 1;
-  const { images } = drawSamples(emaNet, cfg, {
+  const { images } = await drawSamplesSplit(emaNet, cfg, {
+    ...{ threads: flags.threads, backend: flags.backend, log: () => undefined },
     sampler: tp.sampler,
     steps: tp.sample_steps,
     count: tp.num_samples,
