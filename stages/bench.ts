@@ -2,12 +2,13 @@
 // --json, one JSON object per line). Each figure is the median of several timed runs after a warm-up.
 //   matmul n^3                      GFLOP/s, 2 n^3 flops, through the matmul op
 //   conv3x3 fwd/bwd at batch 64     GFLOP/s, 2 B Cout H W Cin 9 flops per pass (backward: dW and dX, 2x)
-//   unet train step                 images/s for forward + backward + Adam at the default MNIST config
-//                                   (stages/mnist/default.json, batch 64; --smoke: the tiny config), on
-//                                   one thread and split between one thread per core (core/parallel/)
-//   unet forward b100 [fast]        images/s of the sampler's forward pass (no autograd) at its batch of
-//                                   100, default and fast configs (--smoke: the tiny config at batch 2),
-//                                   on one thread and split between one thread per core, as `sample` runs
+//   unet train step                 images/s for forward + backward + Adam: the default MNIST config
+//                                   (stages/mnist/default.json) at batch 64, fast.json and seed.json at 16
+//                                   (--smoke: the tiny config), on one thread and split between one
+//                                   thread per core (core/parallel/)
+//   unet forward                    images/s of the sampler's forward pass (no autograd): the default and
+//                                   fast configs at the sampler's batch of 100, seed.json at 16 (--smoke:
+//                                   the tiny config at batch 2), on one thread and split, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
@@ -100,9 +101,15 @@ runMain(async () => {
     }
 
     // one UNet training step: forward, backward, Adam, as stage:mnist runs it
-    {
-      const cfg = readConfig(smoke ? 'stages/mnist/tiny.json' : 'stages/mnist/default.json');
-      const batch = smoke ? 2 : 64;
+    const trains: [string, number][] = smoke
+      ? [['tiny', 2]]
+      : [
+          ['default', 64],
+          ['fast', 16],
+          ['seed', 16],
+        ];
+    for (const [name, batch] of trains) {
+      const cfg = readConfig(`stages/mnist/${name}.json`);
       const net = new UNet(cfg.model_params, new Rng(0));
       const opt = new Adam(net.parameters(), { lr: 1e-4 });
       const size = cfg.model_params.im_size;
@@ -115,14 +122,9 @@ runMain(async () => {
         loss.backward();
         opt.step();
       };
+      const bench = `unet train step b${batch}${rowSuffix(name)}`;
       const r = await time(step, smoke ? 1 : 3, smoke ? 50 : 20000);
-      emit({
-        bench: `unet train step b${batch}`,
-        backend,
-        value: batch / (r.ms / 1000),
-        unit: 'images/s',
-        ...r,
-      });
+      emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the same step with the batch split between threads, as stage:mnist trains by default
       const threads = defaultThreads(backend);
       if (threads > 1) {
@@ -136,26 +138,27 @@ runMain(async () => {
         const p = await time(split, smoke ? 1 : 3, smoke ? 50 : 20000);
         parallel.close();
         setKernelThreads(null); // the kernel benches below get every core again
-        emit({
-          bench: `unet train step b${batch} ${threads} threads`,
-          backend,
-          value: batch / (p.ms / 1000),
-          unit: 'images/s',
-          ...p,
-        });
+        const value = batch / (p.ms / 1000);
+        emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
       }
     }
 
     // the sampler's work: UNet forward passes without autograd, at the sampler's batch of 100
-    for (const name of smoke ? ['tiny'] : ['default', 'fast']) {
+    const forwards: [string, number][] = smoke
+      ? [['tiny', 2]]
+      : [
+          ['default', 100],
+          ['fast', 100],
+          ['seed', 16],
+        ];
+    for (const [name, batch] of forwards) {
       const cfg = readConfig(`stages/mnist/${name}.json`);
-      const batch = smoke ? 2 : 100;
       const net = new UNet(cfg.model_params, new Rng(0));
       const size = cfg.model_params.im_size;
       const x = rng.randn([batch, cfg.model_params.im_channels, size, size]);
       const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
       const r = await time(() => noGrad(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
-      const bench = `unet forward b${batch}${name === 'default' || smoke ? '' : ` ${name}`}`;
+      const bench = `unet forward b${batch}${rowSuffix(name)}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the batch split between one thread per core, as `sample` runs it
       const threads = defaultThreads(backend);
@@ -206,6 +209,11 @@ runMain(async () => {
       throw new Error(`bench ${r.bench} on ${r.backend}: no positive figure`);
   }
 });
+
+/** How a UNet row names its config: the default config unnamed (and the smoke run's tiny one). */
+function rowSuffix(config: string): string {
+  return config === 'default' || config === 'tiny' ? '' : ` ${config}`;
+}
 
 function printTable(rows: Row[]): void {
   const benches = [...new Set(rows.map((r) => r.bench))];

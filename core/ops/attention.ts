@@ -1,10 +1,13 @@
 // Scaled dot-product attention, softmax(q k^T / sqrt(d)) v (Vaswani et al. 2017, eq. 1), over the last
-// two axes of [..., L, d] queries and [..., S, d] keys and values.
-// When no gradient is asked for (sampling, evaluation), one fused kernel runs it a block of queries at a
-// time, so the [..., L, S] score tensor is never built: at 28x28 (784 positions) that tensor alone is
-// hundreds of megabytes per layer. When a gradient is asked for, it is composed from matmul and softmax,
-// whose backward passes need the probabilities kept.
-import { isGradEnabled, allocate, resultDtype, Tensor } from '../tensor.ts';
+// two axes of [..., L, d] queries and [..., S, d] keys and values. Three ways to run it, one answer:
+//   - no gradient asked for (sampling, evaluation): one fused kernel, `attentionForward`, a block of
+//     queries at a time;
+//   - a gradient, small score tensors: composed from matmul and softmax, which keep the probabilities
+//     for their backward passes (the fastest when they fit);
+//   - a gradient, score tensors past SCORE_LIMIT elements (e.g. 784 positions at 28x28): in blocks of
+//     query rows, keeping only q, k, v; the backward recomputes each block's probabilities, as
+//     memory-efficient attention does (Rabe & Staats 2021), so no [..., L, S] tensor is ever whole.
+import { allocate, isGradEnabled, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import { div } from './elementwise.ts';
@@ -13,10 +16,94 @@ import { transpose } from './shape.ts';
 import { softmax } from './softmax.ts';
 import '../kernels/ts-attention.ts';
 
+/** Score elements (batch x heads x L x S) above which a tracked attention runs in blocks. */
+export const SCORE_LIMIT = 1 << 24;
+/** Score elements per query block of the blocked path (a megabyte of float32). */
+const BLOCK_SCORES = 1 << 18;
+
 export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
+  const { sets, lq, lk, d } = geometry(q, k, v);
+  if (isGradEnabled() && [q, k, v].some((t) => t.requiresGrad)) {
+    if (sets * lq * lk > SCORE_LIMIT) return blockedAttention(q, k, v);
+    const scores = matmul(div(q, Math.sqrt(d)), transpose(k, -2, -1));
+    return matmul(softmax(scores, -1), v);
+  }
+  const dtype = resultDtype(q, k, v);
+  const out = allocate(dtype, q.size);
+  kernel('attentionForward', dtype === 'float64')({
+    ...{ q: dataAs(q, dtype), k: dataAs(k, dtype), v: dataAs(v, dtype), out },
+    ...{ batch: sets, lq, lk, d, scale: 1 / Math.sqrt(d) },
+  });
+  return new Tensor(out, q.shape, { op: 'attention' });
+}
+
+/**
+ * Attention with gradients in blocks of `rows` query rows (by default as many as keep a block's scores
+ * near BLOCK_SCORES). Per block, with q already scaled by 1 / sqrt(d):
+ *   forward   S = q k^T, P = softmax(S), out = P v
+ *   backward  dP = dOut v^T, dS = P (dP - rowsum(dP P)), dq = dS k / sqrt(d), dk += dS^T q, dv += P^T dOut
+ */
+export function blockedAttention(q: Tensor, k: Tensor, v: Tensor, rows?: number): Tensor {
+  const { sets, lq, lk, d } = geometry(q, k, v);
+  const dtype = resultDtype(q, k, v);
+  const f64 = dtype === 'float64';
+  const [gemm, softmaxF, softmaxB] = [
+    kernel('gemm', f64),
+    kernel('softmaxForward', f64),
+    kernel('softmaxBackward', f64),
+  ];
+  const scale = 1 / Math.sqrt(d);
+  const qs = Float64Array.from(dataAs(q, dtype), (x) => x * scale);
+  const Q = f64 ? qs : Float32Array.from(qs);
+  const [K, V] = [dataAs(k, dtype), dataAs(v, dtype)];
+  const block = Math.max(1, Math.min(lq, rows ?? Math.floor(BLOCK_SCORES / Math.max(1, lk))));
+  const S = allocate(dtype, block * lk);
+  const P = allocate(dtype, block * lk);
+  const sub = (x: Storage, at: number, n: number) => x.subarray(at, at + n);
+  /** For set b and rows i0..i0+m of it: the probabilities P of the block, recomputed. */
+  const probabilities = (b: number, i0: number, m: number) => {
+    const qb = sub(Q, (b * lq + i0) * d, m * d);
+    gemm({ a: qb, b: sub(K, b * lk * d, lk * d), c: S, m, n: lk, k: d, transA: false, transB: true, accumulate: false }); // prettier-ignore
+    softmaxF({ x: S.subarray(0, m * lk), out: P.subarray(0, m * lk), rows: m, cols: lk });
+    return qb;
+  };
+  const blocks = (fn: (b: number, i0: number, m: number) => void) => {
+    for (let b = 0; b < sets; b++) for (let i0 = 0; i0 < lq; i0 += block) fn(b, i0, Math.min(block, lq - i0));
+  };
+
+  const out = allocate(dtype, q.size);
+  blocks((b, i0, m) => {
+    probabilities(b, i0, m);
+    const o = sub(out, (b * lq + i0) * d, m * d);
+    gemm({ a: P, b: sub(V, b * lk * d, lk * d), c: o, m, n: d, k: lk, transA: false, transB: false, accumulate: false }); // prettier-ignore
+  });
+
+  return opResult('attention', out, q.shape, [q, k, v], (g) => {
+    const [gq, gk, gv] = [allocate(dtype, q.size), allocate(dtype, k.size), allocate(dtype, v.size)];
+    const dP = allocate(dtype, block * lk);
+    blocks((b, i0, m) => {
+      const qb = probabilities(b, i0, m);
+      const [kb, vb] = [sub(K, b * lk * d, lk * d), sub(V, b * lk * d, lk * d)];
+      const [gkb, gvb] = [sub(gk, b * lk * d, lk * d), sub(gv, b * lk * d, lk * d)];
+      const go = sub(g, (b * lq + i0) * d, m * d);
+      const first = i0 === 0;
+      gemm({ a: P, b: go, c: gvb, m: lk, n: d, k: m, transA: true, transB: false, accumulate: !first });
+      gemm({ a: go, b: vb, c: dP, m, n: lk, k: d, transA: false, transB: true, accumulate: false });
+      const [y, gy] = [P.subarray(0, m * lk), dP.subarray(0, m * lk)];
+      softmaxB({ y, gy, gx: S.subarray(0, m * lk), rows: m, cols: lk }); // dS, in S's room
+      const gqb = sub(gq, (b * lq + i0) * d, m * d);
+      gemm({ a: S, b: kb, c: gqb, m, n: d, k: lk, transA: false, transB: false, accumulate: false });
+      gemm({ a: S, b: qb, c: gkb, m: lk, n: d, k: m, transA: true, transB: false, accumulate: !first });
+    });
+    for (let i = 0; i < gq.length; i++) gq[i] *= scale;
+    if (q.requiresGrad) q.accumulateGrad(gq, true);
+    if (k.requiresGrad) k.accumulateGrad(gk, true);
+    if (v.requiresGrad) v.accumulateGrad(gv, true);
+  });
+}
+
+function geometry(q: Tensor, k: Tensor, v: Tensor) {
   const n = q.ndim;
-  const lead = q.shape.slice(0, -2);
-  const [lq, d] = q.shape.slice(-2);
   const lk = k.shape[n - 2];
   const agree =
     n >= 2 &&
@@ -29,20 +116,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
       `attention: query ${formatShape(q.shape)}, key ${formatShape(k.shape)} and value ${formatShape(v.shape)} must be [..., L, d], [..., S, d], [..., S, d]`,
     );
   }
-  if (isGradEnabled() && [q, k, v].some((t) => t.requiresGrad)) {
-    const scores = matmul(div(q, Math.sqrt(d)), transpose(k, -2, -1));
-    return matmul(softmax(scores, -1), v);
-  }
-  const dtype = resultDtype(q, k, v);
-  const as = (t: Tensor) => (t.dtype === dtype ? t.data : Float64Array.from(t.data));
-  const out = allocate(dtype, q.size);
-  const batch = lead.reduce((a, b) => a * b, 1);
-  kernel(
-    'attentionForward',
-    dtype === 'float64',
-  )({
-    ...{ q: as(q), k: as(k), v: as(v), out },
-    ...{ batch, lq, lk, d, scale: 1 / Math.sqrt(d) },
-  });
-  return new Tensor(out, q.shape, { op: 'attention' });
+  const [lq, d] = q.shape.slice(-2);
+  return { sets: q.shape.slice(0, -2).reduce((a, b) => a * b, 1), lq, lk, d };
+}
+
+function dataAs(t: Tensor, dtype: string): Storage {
+  return t.dtype === dtype ? t.data : Float64Array.from(t.data);
 }

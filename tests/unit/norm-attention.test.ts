@@ -170,6 +170,47 @@ test('MultiheadAttention without gradients (the fused attention kernel) equals t
   );
 });
 
+// the blocked path, in blocks of 2 and 3 query rows (a last block shorter than the others), self and
+// cross: its backward recomputes each block's probabilities
+checkGrad('attention in blocks of 2 query rows', (q, k, v) => T.blockedAttention(q, k, v, 2), [
+  r([2, 5, 3]),
+  r([2, 4, 3]),
+  r([2, 4, 3]),
+]);
+checkGrad('attention in blocks of 3 query rows, keys as values', (q, k) => T.blockedAttention(q, k, k, 3), [
+  r([1, 2, 7, 4]),
+  r([1, 2, 7, 4]),
+]);
+
+test('blocked attention equals the composed one in float32, values and gradients', () => {
+  const g = new Rng(8);
+  for (const [shape, rows] of [
+    [[2, 3, 50, 8], 7],
+    [[1, 4, 30, 16], 30],
+  ] as [number[], number][]) {
+    const inputs = () => [0, 1, 2].map(() => g.randn(shape));
+    const [q, k, v] = inputs();
+    const w = g.randn(shape);
+    const run = (f: (a: Tensor, b: Tensor, c: Tensor) => Tensor) => {
+      const xs = [q, k, v].map((t) => new Tensor(t.data.slice(), t.shape, { requiresGrad: true }));
+      const out = f(xs[0], xs[1], xs[2]);
+      T.sum(T.mul(out, w)).backward();
+      return [out, ...xs.map((x) => x.grad as Tensor)];
+    };
+    const blocked = run((a, b, c) => T.blockedAttention(a, b, c, rows));
+    const composed = run((a, b, c) =>
+      T.matmul(T.softmax(T.matmul(T.div(a, Math.sqrt(shape[3])), T.transpose(b, -2, -1)), -1), c),
+    );
+    ['out', 'dq', 'dk', 'dv'].forEach((what, i) => close(blocked[i], composed[i].data, 2e-6, what));
+  }
+  // attention() itself takes the blocked path past SCORE_LIMIT score elements
+  const big = [1, 1, 4200, 1]; // 4200^2 scores
+  const x = new Tensor(new Float32Array(4200), big, { requiresGrad: true });
+  assert.is(T.attention(x, x, x).op, 'attention');
+  const small = new Tensor(new Float32Array(8), [1, 1, 8, 1], { requiresGrad: true });
+  assert.is.not(T.attention(small, small, small).op, 'attention');
+});
+
 test('MultiheadAttention without batchFirst takes [L, B, E], like PyTorch by default', () => {
   const m = new T.MultiheadAttention(4, 2, new Rng(3)).toDtype('float64');
   const x = r([2, 5, 4]); // [B, L, E]
