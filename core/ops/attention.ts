@@ -30,7 +30,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   }
   const dtype = resultDtype(q, k, v);
   const out = allocate(dtype, q.size);
-  kernel('attentionForward', dtype === 'float64')({
+  kernel(
+    'attentionForward',
+    dtype === 'float64',
+  )({
     ...{ q: dataAs(q, dtype), k: dataAs(k, dtype), v: dataAs(v, dtype), out },
     ...{ batch: sets, lq, lk, d, scale: 1 / Math.sqrt(d) },
   });
