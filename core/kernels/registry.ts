@@ -62,6 +62,10 @@ export interface ConvForwardArgs extends ConvGeometry {
   w: Storage;
   out: Storage;
   cout: number;
+  /** Added to each output channel (none when absent). */
+  bias?: Storage | null;
+  /** Write out as [B, Cout, Hout Wout], the layers' layout, instead of the product's [Cout, B Hout Wout]. */
+  batchMajor?: boolean;
 }
 
 export interface ConvBackwardFilterArgs extends ConvGeometry {

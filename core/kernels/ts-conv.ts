@@ -79,13 +79,24 @@ export function col2imTs(args: Im2colArgs): void {
 export function conv2dForwardTs(a: ConvForwardArgs): void {
   const f64 = a.x instanceof Float64Array;
   const K = a.channels * a.kh * a.kw;
-  const N = a.batch * a.outH * a.outW;
+  const plane = a.outH * a.outW;
+  const N = a.batch * plane;
   const cols = allocate(dtypeOf(a.x), K * N);
   kernel('im2col', f64)({ ...a, cols });
-  kernel(
-    'gemm',
-    f64,
-  )({ a: a.w, b: cols, c: a.out, m: a.cout, n: N, k: K, transA: false, transB: false, accumulate: false });
+  const y = a.batchMajor ? allocate(dtypeOf(a.x), a.cout * N) : a.out; // [Cout, B P]
+  kernel('gemm', f64)({ a: a.w, b: cols, c: y, m: a.cout, n: N, k: K, transA: false, transB: false, accumulate: false }); // prettier-ignore
+  const bias = a.bias ?? null;
+  if (!a.batchMajor) {
+    if (bias) for (let c = 0; c < a.cout; c++) for (let j = 0; j < N; j++) y[c * N + j] += bias[c];
+    return;
+  }
+  for (let c = 0; c < a.cout; c++) {
+    const shift = bias === null ? 0 : bias[c];
+    for (let b = 0; b < a.batch; b++) {
+      const [from, to] = [(c * a.batch + b) * plane, (b * a.cout + c) * plane];
+      for (let p = 0; p < plane; p++) a.out[to + p] = y[from + p] + shift;
+    }
+  }
 }
 
 export function conv2dBackwardFilterTs(a: ConvBackwardFilterArgs): void {

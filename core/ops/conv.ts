@@ -50,20 +50,6 @@ function toChannelMajor(src: Storage, batch: number, channels: number, plane: nu
   return out;
 }
 
-/** [C, B, P] -> [B, C, P], adding bias[c] on the way. */
-function toBatchMajor(src: Storage, batch: number, channels: number, plane: number, bias: Storage | null) {
-  const out = allocate(src instanceof Float64Array ? 'float64' : 'float32', src.length);
-  for (let c = 0; c < channels; c++) {
-    const shift = bias === null ? 0 : bias[c];
-    for (let b = 0; b < batch; b++) {
-      const from = (c * batch + b) * plane;
-      const to = (b * channels + c) * plane;
-      for (let p = 0; p < plane; p++) out[to + p] = src[from + p] + shift;
-    }
-  }
-  return out;
-}
-
 /** d(loss)/d(bias[c]) = the sum of the output gradient over the batch and positions of channel c. */
 function biasGrad(g: Storage, bias: Tensor, batch: number, channels: number, plane: number): void {
   const gb = allocate(bias.dtype, channels);
@@ -130,9 +116,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   const W = dataAs(weight, dtype);
   const plane = outH * outW;
   const N = batch * plane;
-  const y = allocate(dtype, cout * N); // [Cout, B P] = W [Cout, K] cols [K, B P]
-  kernel('conv2dForward', f64)({ ...geo, x: X, w: W, out: y, cout });
-  const out = toBatchMajor(y, batch, cout, plane, bias ? dataAs(bias, dtype) : null);
+  // [Cout, B P] = W [Cout, K] cols [K, B P] + bias, written out as [B, Cout, P]
+  const out = allocate(dtype, cout * N);
+  const b = bias ? dataAs(bias, dtype) : null;
+  kernel('conv2dForward', f64)({ ...geo, x: X, w: W, out, cout, bias: b, batchMajor: true });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
     const gT = toChannelMajor(g, batch, cout, plane); // dY as [Cout, B P]
@@ -213,9 +200,9 @@ export function convTranspose2d(
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
     if (x.requiresGrad) {
-      const gxT = allocate(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
-      kernel('conv2dForward', f64)({ ...geo, x: g, w: W, out: gxT, cout: cin });
-      x.accumulateGrad(toBatchMajor(gxT, batch, cin, plane, null), true);
+      const gx = allocate(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
+      kernel('conv2dForward', f64)({ ...geo, x: g, w: W, out: gx, cout: cin, batchMajor: true });
+      x.accumulateGrad(gx, true);
     }
     if (weight.requiresGrad) {
       const gw = allocate(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]

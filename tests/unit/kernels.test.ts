@@ -167,6 +167,20 @@ for (const backend of listBackends()) {
       own.conv2dForward?.({ ...g, x, w, out });
       ref.conv2dForward?.({ ...g, x, w, out: outRef });
       close(out, outRef, 'forward');
+      // with a bias, in either layout; the batch-major output is the product's, reordered
+      const bias = rng.randn([g.cout]).data as Float32Array;
+      const plane = g.outH * g.outW;
+      for (const batchMajor of [false, true]) {
+        const [o, oRef] = [new Float32Array(g.cout * N), new Float32Array(g.cout * N)];
+        own.conv2dForward?.({ ...g, x, w, out: o, bias, batchMajor });
+        ref.conv2dForward?.({ ...g, x, w, out: oRef, bias, batchMajor });
+        close(o, oRef, `forward with bias${batchMajor ? ', batch-major' : ''}`);
+        for (let i = 0; i < N * g.cout; i += 7) {
+          const [c, b, p] = [Math.floor(i / N), Math.floor((i % N) / plane), i % plane];
+          const at = batchMajor ? (b * g.cout + c) * plane + p : i;
+          assert.ok(Math.abs(oRef[at] - outRef[i] - bias[c]) < 1e-5 * (1 + Math.abs(outRef[i])), 'ts layout');
+        }
+      }
       const [gw, gwRef] = [new Float32Array(g.cout * K), new Float32Array(g.cout * K)];
       own.conv2dBackwardFilter?.({ ...g, x, gy, gw });
       ref.conv2dBackwardFilter?.({ ...g, x, gy, gw: gwRef });

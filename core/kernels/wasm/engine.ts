@@ -7,7 +7,7 @@
 // Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
 // back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
 import type { Storage } from '../../tensor.ts';
-import type { ConvGeometry, GemmArgs } from '../registry.ts';
+import type { ConvForwardArgs, ConvGeometry, GemmArgs } from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
 import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
@@ -68,8 +68,8 @@ export class WasmEngine extends AttentionEngine {
     return { m, n, k, transA, transB, A, B, C, ldc, Ap, KC, split, buffers, lists };
   }
 
-  /** Runs a planned gemm (after commit): C = op(A) op(B). */
-  private runGemm(g: GemmPlan): void {
+  /** Runs a planned gemm (after commit): C = op(A) op(B), or C += op(A) op(B) when `accumulate`. */
+  private runGemm(g: GemmPlan, accumulate = false): void {
     const { m, n, k, transA, transB, A, B, C, ldc, Ap, KC } = g;
     const mPad = roundUp(m, MR);
     // pack all of op(A), here: for each depth block, panels of MR rows, k-major, zero-padded rows
@@ -119,7 +119,7 @@ export class WasmEngine extends AttentionEngine {
               roundUp(nc, NR),
               kc,
               ldc,
-              pc > 0 ? 1 : 0,
+              pc > 0 || accumulate ? 1 : 0,
             ]);
           }
         }
@@ -212,8 +212,12 @@ export class WasmEngine extends AttentionEngine {
     this.runPhase(lists);
   }
 
-  /** out [Cout, N] = W [Cout, K] im2col(x) [K, N]. */
-  conv2dForward(a: ConvGeometry & { x: Storage; w: Storage; out: Storage; cout: number }): void {
+  /**
+   * out [Cout, N] = W [Cout, K] im2col(x) [K, N] (+ bias per row), copied out as is or batch-major. The
+   * bias is laid in the product's rows first and the gemm adds onto it; the batch-major copy moves whole
+   * planes. Either way the output is copied once.
+   */
+  conv2dForward(a: ConvForwardArgs): void {
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
     const W = this.take(a.cout * K);
@@ -223,9 +227,19 @@ export class WasmEngine extends AttentionEngine {
     this.commit();
     this.put(a.x, X, a.batch * a.channels * a.height * a.width);
     this.put(a.w, W, a.cout * K);
+    const { C, ldc } = plan;
+    const f32 = this.f32;
+    if (a.bias) for (let c = 0; c < a.cout; c++) f32.fill(a.bias[c], C + c * ldc, C + c * ldc + N);
     this.im2col(a, this.writeGeometry(a, X, COLS, N, TABLE, GEOP), lists);
-    this.runGemm(plan);
-    this.getRows(plan.C, a.cout, N, plan.ldc, a.out, false);
+    this.runGemm(plan, !!a.bias);
+    if (!a.batchMajor) return this.getRows(C, a.cout, N, ldc, a.out, false);
+    const plane = a.outH * a.outW;
+    for (let c = 0; c < a.cout; c++) {
+      for (let b = 0; b < a.batch; b++) {
+        const from = C + c * ldc + b * plane;
+        a.out.set(f32.subarray(from, from + plane), (b * a.cout + c) * plane);
+      }
+    }
   }
 
   /** gw [Cout, K] = gy [Cout, N] im2col(x)^T. */
