@@ -109,13 +109,9 @@ runMain(async () => {
           ['seed', 16],
         ];
     for (const [name, batch] of trains) {
-      const cfg = readConfig(`stages/mnist/${name}.json`);
-      const net = new UNet(cfg.model_params, new Rng(0));
+      const { cfg, net, x, t } = unetWork(name, batch, rng);
       const opt = new Adam(net.parameters(), { lr: 1e-4 });
-      const size = cfg.model_params.im_size;
-      const x = rng.randn([batch, cfg.model_params.im_channels, size, size]);
       const target = rng.randn(x.shape);
-      const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
       const step = () => {
         const loss = mseLoss(net.forward(x, t), target);
         opt.zeroGrad();
@@ -152,11 +148,7 @@ runMain(async () => {
           ['seed', 16],
         ];
     for (const [name, batch] of forwards) {
-      const cfg = readConfig(`stages/mnist/${name}.json`);
-      const net = new UNet(cfg.model_params, new Rng(0));
-      const size = cfg.model_params.im_size;
-      const x = rng.randn([batch, cfg.model_params.im_channels, size, size]);
-      const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
+      const { net, x, t } = unetWork(name, batch, rng);
       const r = await time(() => noGrad(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
       const bench = `unet forward b${batch}${rowSuffix(name)}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
@@ -209,6 +201,16 @@ runMain(async () => {
       throw new Error(`bench ${r.bench} on ${r.backend}: no positive figure`);
   }
 });
+
+/** A UNet of stages/mnist/`name`.json (weights seeded 0), a batch of noise images and their timesteps. */
+function unetWork(name: string, batch: number, rng: Rng) {
+  const cfg = readConfig(`stages/mnist/${name}.json`);
+  const net = new UNet(cfg.model_params, new Rng(0));
+  const { im_channels: c, im_size: size } = cfg.model_params;
+  const x = rng.randn([batch, c, size, size]);
+  const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
+  return { cfg, net, x, t };
+}
 
 /** How a UNet row names its config: the default config unnamed (and the smoke run's tiny one). */
 function rowSuffix(config: string): string {

@@ -25,6 +25,16 @@ export function defaultThreads(backend: string): number {
   return sharedDevice(backend) ? 1 : Math.min(4, availableParallelism());
 }
 
+/**
+ * Shares the cores out between `threads` threads, each thread's kernels getting cores / threads of them
+ * (unless DIFFUSION_THREADS says otherwise), and activates `backend` on this one; returns its description.
+ */
+export async function shareCores(threads: number, backend: string) {
+  const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
+  if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
+  return { kernelThreads, backend: await useBackend(backend) };
+}
+
 /** Sizes of the shares of a batch of n images between `parts` threads, the larger ones first. */
 export function shares(n: number, parts: number): number[] {
   const k = Math.max(1, Math.min(parts, n));
@@ -72,9 +82,7 @@ export class DataParallel {
     opts: { threads: number; backend: string; batch: number },
   ): Promise<DataParallel> {
     const threads = Math.max(1, Math.min(opts.threads, opts.batch));
-    const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
-    if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
-    const backend = await useBackend(opts.backend);
+    const { kernelThreads, backend } = await shareCores(threads, opts.backend);
     const size = model.numParameters();
     const shared = {
       weights: new SharedArrayBuffer(4 * size),

@@ -7,13 +7,12 @@
 // the time embedding are per image; each gemm output is one dot product whose order does not depend on
 // the other columns), so on the wasm and ts backends the split batch gives the unsplit one's numbers
 // bit for bit.
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { backendModules, setKernelThreads, useBackend } from '../kernels/select.ts';
+import { backendModules, setKernelThreads } from '../kernels/select.ts';
 import type { UNet } from '../nn/unet.ts';
 import { concat, slice } from '../ops/shape.ts';
 import { noGrad, Tensor } from '../tensor.ts';
-import { shares, spawnWorker, ready } from './data-parallel.ts';
+import { ready, shareCores, shares, spawnWorker } from './data-parallel.ts';
 import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
 import { copyOut } from './protocol.ts';
 
@@ -41,9 +40,7 @@ export class ParallelForward {
     opts: { threads: number; backend: string; maxBatch: number },
   ): Promise<ParallelForward> {
     const threads = Math.max(1, Math.min(opts.threads, opts.maxBatch));
-    const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
-    if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
-    const backend = await useBackend(opts.backend);
+    const { kernelThreads, backend } = await shareCores(threads, opts.backend);
     const { im_channels: c, im_size: s } = model.config;
     const weights = new Float32Array(model.numParameters());
     copyOut(model.parameters(), weights);
