@@ -92,11 +92,18 @@ export class ParallelForward {
       Atomics.store(ch.ctrl, CTRL.request, seq);
       Atomics.notify(ch.ctrl, CTRL.request);
     });
-    const own = run(0, sizes[0]);
+    let own: Tensor;
+    try {
+      own = run(0, sizes[0]);
+    } finally {
+      // even when this thread's share failed: the next request must not overwrite a share in use
+      for (const ch of this.channels.slice(0, sizes.length - 1)) {
+        while (Atomics.load(ch.ctrl, CTRL.done) !== seq) Atomics.wait(ch.ctrl, CTRL.done, seq - 1, 1000);
+      }
+    }
     const parts = [own];
     sizes.slice(1).forEach((size, j) => {
       const ch = this.channels[j];
-      while (Atomics.load(ch.ctrl, CTRL.done) !== seq) Atomics.wait(ch.ctrl, CTRL.done, seq - 1, 1000);
       const error = ch.readError();
       if (error !== null) throw new Error(`parallel forward, worker ${j + 1}: ${error}`);
       parts.push(new Tensor(ch.readOutput(size * perImage), [size, ...own.shape.slice(1)]));

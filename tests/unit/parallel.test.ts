@@ -122,12 +122,16 @@ test('a forward pass split between threads equals the unsplit one bit for bit, l
         `batch ${n}, one t`,
       );
     }
-    // a worker's error reaches this thread, named
+    // a worker's error reaches this thread, named; an error in this thread's share leaves the workers
+    // in step, and the next batch is right
     const x = rng.randn([4, 1, 28, 28]);
     assert.throws(
       () => forward.forward(x, [1, 2, 3, 4], { labels: [0, 0, 9, 9] }),
       /parallel forward, worker 1: .*label/,
     );
+    assert.throws(() => forward.forward(x, [1, 2, 3, 4], { labels: [9, 0, 0, 0] }), /label/);
+    const after = noGrad(() => model.forward(x, [5], { labels: [1, 2, 0, 1] }));
+    assert.equal(Array.from(forward.forward(x, [5], { labels: [1, 2, 0, 1] }).data), Array.from(after.data));
   } finally {
     forward.close();
   }
