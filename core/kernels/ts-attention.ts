@@ -17,7 +17,10 @@ export function attentionForwardTs({ q, k, v, out, batch, lq, lk, d, scale }: At
         if (p[j] > max) max = p[j];
       }
       let sum = 0;
-      for (let j = 0; j < lk; j++) sum += p[j] = Math.exp(p[j] - max); // softmax, shifted by the max
+      for (let j = 0; j < lk; j++) {
+        p[j] = Math.exp(p[j] - max); // softmax's numerators, shifted by the max so none overflows
+        sum += p[j];
+      }
       acc.fill(0);
       for (let j = 0; j < lk; j++) {
         const w = p[j] / sum;
