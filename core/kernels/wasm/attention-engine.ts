@@ -3,7 +3,7 @@
 // For a block of rows of q, in each thread's scratch space:
 //   S = (scale q_block) k^T           one macro call: q is packed as A panels, k^T as B panels
 //   P = softmax(S) row by row         in place, over the lk real columns of S's padded rows
-//   P packed as A panels              the one strided copy, so the next product runs on the micro-kernel
+//   P packed as A panels              one transposing copy, so the next product runs on the micro-kernel
 //   out_block = P v                   one macro call, v packed as B panels
 // The block is sized so S and packed P stay in the core's cache; no whole [lq, lk] score matrix of a set
 // is ever built, and nothing but q, k, v and the output crosses between JavaScript and the memory.
@@ -29,7 +29,7 @@ export class AttentionEngine extends RowEngine {
     const block = Math.min(lqPad, Math.max(MR, Math.floor(BLOCK_FLOATS / lkPad / MR) * MR));
     const blocks = Math.ceil(lqPad / block);
     const threads = Math.min(batch, this.threadsFor(batch * lq * lk * d, 1 << 20));
-    const jobsPerSet = blocks * 3 + lqPad / MR;
+    const jobsPerSet = blocks * 4;
 
     this.reset();
     const QP = this.take(batch * lqPad * d);
@@ -52,10 +52,7 @@ export class AttentionEngine extends RowEngine {
           const qp = QP + b * lqPad * d + i0 * d;
           calls.push([FN.macro, qp * 4, (KP + b * lkPad * d) * 4, S * 4, mc, lkPad, d, lkPad, 0]);
           calls.push([FN.softmaxForward, S * 4, S * 4, 0, mc, lk, lkPad]);
-          for (let r = 0; r < mc; r += MR) {
-            const [src, dst] = [(S + r * lkPad) * 4, (PP + r * lk) * 4];
-            calls.push([FN.packStrided, src, 4, lkPad * 4, lk, MR, dst, MR * 4]);
-          }
+          calls.push([FN.packT4, S * 4, lkPad * 4, lk, mc / MR, PP * 4]);
           const o = (OUT + (b * lqPad + i0) * dPad) * 4;
           calls.push([FN.macro, PP * 4, (VP + b * lk * dPad) * 4, o, mc, dPad, lk, dPad, 0]);
         }

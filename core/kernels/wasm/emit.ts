@@ -81,6 +81,12 @@ export const op = {
   f32x4Max: [0xfd, ...uleb(0xe9)],
   f32x4Nearest: [0xfd, ...uleb(0x6a)],
   f32x4Splat: [0xfd, ...uleb(0x13)],
+  /** i8x16.shuffle of two vectors, by float lanes: 0-3 pick from the first, 4-7 from the second */
+  f32x4Shuffle: (lanes: readonly number[]) => [
+    0xfd,
+    ...uleb(0x0d),
+    ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+  ],
   f32x4ExtractLane: (lane: number) => [0xfd, ...uleb(0x1f), lane],
   i32x4TruncSatF32x4S: [0xfd, ...uleb(0xf8)],
   i32x4Add: [0xfd, ...uleb(0xae)],

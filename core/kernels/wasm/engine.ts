@@ -55,9 +55,9 @@ export class WasmEngine extends AttentionEngine {
     const ldc = roundUp(n, NR);
     // threads only pay for themselves above ~128^3 (a hand-off costs a few microseconds)
     const split = splitColumns(n, n >= 2 * NR ? this.threadsFor(m * n * k, 1 << 21) : 1);
-    // per (column block, depth block): the B packing (one call, or one per panel when transposed), an
-    // edge panel (zero + pack), and one macro call per MC rows
-    const packJobs = transB ? NC / NR + 2 : 3;
+    // per (column block, depth block): the B packing, an edge panel (zero + pack), and one macro call
+    // per MC rows
+    const packJobs = 3;
     const perThread = split.map(
       ([n0, n1]) => Math.ceil((n1 - n0) / NC) * kcBlocks * (packJobs + Math.ceil(mPad / MC)),
     );
@@ -75,9 +75,12 @@ export class WasmEngine extends AttentionEngine {
     // pack all of op(A), here: for each depth block, panels of MR rows, k-major, zero-padded rows
     const sai = transA ? 1 : k; // op(A)(i, p) = A[i * sai + p * sap]
     const sap = transA ? m : 1;
+    // whole panels of a row-major A by vector transposes, the rest (and a transposed A) one by one
+    const vectorPanels = transA ? 0 : Math.floor(m / MR);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = Math.min(KC, k - pc);
-      for (let p = 0, d = Ap + pc * mPad; p < mPad; p += MR, d += kc * MR) {
+      if (vectorPanels > 0) this.exports.packT4((A + pc) * 4, k * 4, kc, vectorPanels, (Ap + pc * mPad) * 4);
+      for (let p = vectorPanels * MR, d = Ap + pc * mPad + p * kc; p < mPad; p += MR, d += kc * MR) {
         const rows = Math.min(MR, m - p);
         if (rows < MR) this.f32.fill(0, d, d + kc * MR);
         this.exports.packStrided((A + p * sai + pc * sap) * 4, sap * 4, sai * 4, kc, rows, d * 4, MR * 4);
@@ -95,12 +98,7 @@ export class WasmEngine extends AttentionEngine {
         for (let pc = 0; pc < k; pc += KC) {
           const kc = Math.min(KC, k - pc);
           if (!transB) calls.push([FN.packRows, (B + pc * n + jc) * 4, n * 4, kc, full, buf * 4]);
-          else {
-            for (let q = 0; q < full; q++) {
-              const src = (B + (jc + q * NR) * k + pc) * 4;
-              calls.push([FN.packStrided, src, 4, k * 4, kc, NR, (buf + q * kc * NR) * 4, NR * 4]);
-            }
-          }
+          else calls.push([FN.packT8, (B + jc * k + pc) * 4, k * 4, kc, full, buf * 4]);
           if (rest > 0) {
             const d = buf + full * kc * NR;
             calls.push([FN.zero, d * 4, kc * NR * 4]);

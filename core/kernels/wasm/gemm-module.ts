@@ -116,6 +116,66 @@ function packStrided(): FunctionBuilder {
   return f;
 }
 
+/**
+ * packT<width>(src, ldBytes, kc, panels, dst): packs `panels` panels of `width` rows of a row-major matrix
+ * (row stride ldBytes), kc floats of each, into k-major panel order: dst[p * width + r] = src(r, p). This
+ * is the layout of packed A (width MR) and of a transposed B (width NR). Four rows by four floats at a
+ * time are loaded as vectors and transposed by shuffles; a tail of fewer than four floats goes one by one.
+ */
+function packTransposed(width: number): FunctionBuilder {
+  const f = new FunctionBuilder(5);
+  const [src, ld, kc, panels, dst] = [0, 1, 2, 3, 4];
+  const [q, p, row, kc4] = [0, 1, 2, 3].map(() => f.locals(1, I32));
+  const v = f.locals(8, V128); // four rows, then the four columns
+  const groups = width / 4;
+  // a (q, p) loop nest over whole panels, then over depth in steps of 4 (vectors) and 1 (the tail)
+  f.emit(op.get(kc), op.i32(-4), op.and, op.set(kc4));
+  f.emit(op.i32(0), op.set(q), op.block, op.get(panels), op.eqz, op.brIf(0), op.loop);
+  // row = src + q width ld: this panel's first row
+  f.emit(op.get(src), op.get(q), op.i32(width), op.mul, op.get(ld), op.mul, op.add, op.set(row));
+  f.emit(op.i32(0), op.set(p), op.block, op.get(kc4), op.eqz, op.brIf(0), op.loop);
+  for (let g = 0; g < groups; g++) {
+    for (let i = 0; i < 4; i++) {
+      // v[i] = the 4 floats at depth p of row g 4 + i
+      f.emit(op.get(row), op.get(ld), op.i32(g * 4 + i), op.mul, op.add, op.get(p), op.i32(2), op.shl);
+      f.emit(op.add, op.v128Load(0), op.set(v + i));
+    }
+    // 4x4 transpose: (r0 r1) interleaved, (r2 r3) interleaved, then the halves combined
+    const pairs: [number, number, number[]][] = [
+      [v, v + 1, [0, 4, 1, 5]],
+      [v, v + 1, [2, 6, 3, 7]],
+      [v + 2, v + 3, [0, 4, 1, 5]],
+      [v + 2, v + 3, [2, 6, 3, 7]],
+    ];
+    pairs.forEach(([a, b, lanes], k) =>
+      f.emit(op.get(a), op.get(b), op.f32x4Shuffle(lanes), op.set(v + 4 + k)),
+    );
+    const columns: [number, number, number[]][] = [
+      [v + 4, v + 6, [0, 1, 4, 5]],
+      [v + 4, v + 6, [2, 3, 6, 7]],
+      [v + 5, v + 7, [0, 1, 4, 5]],
+      [v + 5, v + 7, [2, 3, 6, 7]],
+    ];
+    columns.forEach(([a, b, lanes], c) => {
+      // dst[(p + c) width + 4 g ..] = column c of this 4x4 block
+      f.emit(op.get(dst), op.get(p), op.i32(c), op.add, op.i32(width * 4), op.mul, op.add);
+      f.emit(op.get(a), op.get(b), op.f32x4Shuffle(lanes), op.v128Store(16 * g));
+    });
+  }
+  f.emit(op.get(p), op.i32(4), op.add, op.tee(p), op.get(kc4), op.ltU, op.brIf(0), op.end, op.end);
+  // the tail: depths kc4 .. kc - 1, one float at a time
+  f.emit(op.block, op.get(p), op.get(kc), op.ltU, op.eqz, op.brIf(0), op.loop);
+  for (let r = 0; r < width; r++) {
+    f.emit(op.get(dst), op.get(p), op.i32(width), op.mul, op.i32(r), op.add, op.i32(2), op.shl, op.add);
+    f.emit(op.get(row), op.get(ld), op.i32(r), op.mul, op.add, op.get(p), op.i32(2), op.shl, op.add);
+    f.emit(op.f32Load(0), op.f32Store(0));
+  }
+  f.emit(op.get(p), op.i32(1), op.add, op.tee(p), op.get(kc), op.ltU, op.brIf(0), op.end, op.end);
+  f.emit(op.get(dst), op.get(kc), op.i32(width * 4), op.mul, op.add, op.set(dst));
+  f.emit(op.get(q), op.i32(1), op.add, op.tee(q), op.get(panels), op.ltU, op.brIf(0), op.end, op.end);
+  return f;
+}
+
 /** zero(dst, bytes): memory.fill with 0. */
 function zero(): FunctionBuilder {
   return new FunctionBuilder(2).emit(op.get(0), op.i32(0), op.get(1), op.memoryFill);
@@ -134,6 +194,8 @@ export const KERNEL_EXPORTS = [
   'silu',
   'rowSums',
   'rowAffine',
+  'packT4',
+  'packT8',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -149,6 +211,8 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     siluFunction(),
     rowSumsFunction(),
     rowAffineFunction(),
+    packTransposed(MR),
+    packTransposed(NR),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),
