@@ -22,6 +22,11 @@ export function resultDtype(...ts: Tensor[]): DType {
   return ts.some((t) => t.dtype === 'float64') ? 'float64' : 'float32';
 }
 
+/** t's values in `dtype`: its own storage, or a float64 copy when an op computes wider than t. */
+export function dataAs(t: Tensor, dtype: DType): Storage {
+  return t.dtype === dtype ? t.data : Float64Array.from(t.data);
+}
+
 let gradEnabled = true;
 
 /** Runs `fn` without recording the graph: for sampling and evaluation, where no gradient is needed. */

@@ -7,7 +7,7 @@
 //   - a gradient, score tensors past SCORE_LIMIT elements (e.g. 784 positions at 28x28): in blocks of
 //     query rows, keeping only q, k, v; the backward recomputes each block's probabilities, as
 //     memory-efficient attention does (Rabe & Staats 2021), so no [..., L, S] tensor is ever whole.
-import { allocate, isGradEnabled, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import { allocate, dataAs, isGradEnabled, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import { div } from './elementwise.ts';
@@ -56,8 +56,8 @@ export function blockedAttention(q: Tensor, k: Tensor, v: Tensor, rows?: number)
     kernel('softmaxBackward', f64),
   ];
   const scale = 1 / Math.sqrt(d);
-  const qs = Float64Array.from(dataAs(q, dtype), (x) => x * scale);
-  const Q = f64 ? qs : Float32Array.from(qs);
+  const Q = allocate(dtype, q.size);
+  for (let i = 0; i < Q.length; i++) Q[i] = q.data[i] * scale;
   const [K, V] = [dataAs(k, dtype), dataAs(v, dtype)];
   const block = Math.max(1, Math.min(lq, rows ?? Math.floor(BLOCK_SCORES / Math.max(1, lk))));
   const S = allocate(dtype, block * lk);
@@ -121,8 +121,4 @@ function geometry(q: Tensor, k: Tensor, v: Tensor) {
   }
   const [lq, d] = q.shape.slice(-2);
   return { sets: q.shape.slice(0, -2).reduce((a, b) => a * b, 1), lq, lk, d };
-}
-
-function dataAs(t: Tensor, dtype: string): Storage {
-  return t.dtype === dtype ? t.data : Float64Array.from(t.data);
 }

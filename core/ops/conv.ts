@@ -7,7 +7,7 @@
 // by col2im (the adjoint of im2col).
 // conv_transpose2d *is* that input-gradient map: its forward is conv2d's dx computation and its
 // backward uses conv2d's forward, which makes it short and correct by construction.
-import { allocate, opResult, resultDtype, Tensor, type DType, type Storage } from '../tensor.ts';
+import { allocate, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel, type ConvGeometry } from '../kernels/registry.ts';
 import '../kernels/ts.ts';
@@ -31,10 +31,6 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
     throw new Error(`${op}: ${name} must be an integer >= ${min} (or a pair of them), got ${String(v)}`);
   }
   return p;
-}
-
-function dataAs(t: Tensor, dtype: DType): Storage {
-  return t.dtype === dtype ? t.data : Float64Array.from(t.data);
 }
 
 /** [B, C, P] -> [C, B, P]: the batch-major activations as the channel-major matrix the gemm wants. */

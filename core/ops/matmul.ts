@@ -1,7 +1,7 @@
 // Matrix products, on the `gemm` kernel of the active backend.
 //   matmul: C = A B with batch dims broadcast;  dA = dC B^T,  dB = A^T dC.
 //   linear: y = x W^T + b (PyTorch's nn.Linear) over any leading dims of x.
-import { allocate, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import { allocate, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { broadcastShapes, broadcastStrides, formatShape, shapeSize } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts.ts';
@@ -44,8 +44,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const dtype = resultDtype(a, b);
   const f64 = dtype === 'float64';
   const gemm = kernel('gemm', f64);
-  const A = a.dtype === dtype ? a.data : Float64Array.from(a.data);
-  const B = b.dtype === dtype ? b.data : Float64Array.from(b.data);
+  const A = dataAs(a, dtype);
+  const B = dataAs(b, dtype);
   const aOff = batchOffsets(batch, aBatch);
   const bOff = batchOffsets(batch, bBatch);
   const count = aOff.length;
@@ -122,9 +122,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     );
   }
   const dtype = resultDtype(x, weight, ...(bias ? [bias] : []));
-  const cast = (t: Tensor) => (t.dtype === dtype ? t.data : Float64Array.from(t.data));
-  const X = cast(x);
-  const W = cast(weight);
+  const X = dataAs(x, dtype);
+  const W = dataAs(weight, dtype);
   const rows = x.size / inF;
   const gemm = kernel('gemm', dtype === 'float64');
   const out = allocate(dtype, rows * outF);

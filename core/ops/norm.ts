@@ -1,7 +1,7 @@
 // Group normalisation (Wu & He 2018), as torch.nn.functional.group_norm: the channels of each sample are
 // split into `groups` groups, each normalised to zero mean and unit (biased) variance over its channels
 // and positions, then scaled and shifted per channel. One fused kernel forward, one backward.
-import { allocate, opResult, resultDtype, Tensor } from '../tensor.ts';
+import { allocate, dataAs, opResult, resultDtype, Tensor } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts-norm.ts';
@@ -34,9 +34,8 @@ export function groupNorm(
   }
   const dtype = resultDtype(x, ...(weight ? [weight] : []), ...(bias ? [bias] : []));
   const f64 = dtype === 'float64';
-  const as = (t: Tensor) => (t.dtype === dtype ? t.data : Float64Array.from(t.data));
-  const X = as(x);
-  const W = weight ? as(weight) : null;
+  const X = dataAs(x, dtype);
+  const W = weight ? dataAs(weight, dtype) : null;
   const spatial = x.size / (batch * channels);
   const dims = { batch, channels, spatial, groups };
   const out = allocate(dtype, x.size);
@@ -45,7 +44,7 @@ export function groupNorm(
   kernel(
     'groupNormForward',
     f64,
-  )({ ...dims, x: X, weight: W, bias: bias ? as(bias) : null, eps, out, mean, rstd });
+  )({ ...dims, x: X, weight: W, bias: bias ? dataAs(bias, dtype) : null, eps, out, mean, rstd });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return opResult(op, out, x.shape, inputs, (g) => {
     const gx = x.requiresGrad ? allocate(dtype, x.size) : null;
