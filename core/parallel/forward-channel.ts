@@ -98,8 +98,9 @@ export class ForwardChannel {
     this.out.set(y);
   }
 
+  /** The output's first `size` floats, in place: valid until the next request. */
   readOutput(size: number): Float32Array {
-    return this.out.slice(0, size);
+    return this.out.subarray(0, size);
   }
 
   writeError(message: string): void {

@@ -5,8 +5,7 @@ import { workerData, parentPort } from 'node:worker_threads';
 import { Rng } from '../random.ts';
 import { noGrad, Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
-import { setKernelThreads, useBackend } from '../kernels/select.ts';
-import { copyIn } from './protocol.ts';
+import { copyIn, startWorkerBackend } from './protocol.ts';
 import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
 
 const port = parentPort;
@@ -15,9 +14,7 @@ const setup = workerData as ForwardSetup;
 
 let model: UNet | null = null;
 try {
-  for (const url of setup.backendModules) await import(url);
-  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
-  await useBackend(setup.backend);
+  await startWorkerBackend(setup);
   model = new UNet(setup.model, new Rng(0));
   copyIn(new Float32Array(setup.weights), model.parameters());
   port.postMessage({ ready: true });

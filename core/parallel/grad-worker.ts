@@ -7,8 +7,14 @@ import { Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
 import { imageNet } from '../diffusion/image.ts';
 import { makeObjective } from '../diffusion/objectives.ts';
-import { setKernelThreads, useBackend } from '../kernels/select.ts';
-import { copyIn, copyOut, type GradReply, type GradRequest, type WorkerSetup } from './protocol.ts';
+import {
+  copyIn,
+  copyOut,
+  startWorkerBackend,
+  type GradReply,
+  type GradRequest,
+  type WorkerSetup,
+} from './protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('grad-worker.ts runs as a worker thread of core/parallel/data-parallel.ts');
@@ -16,10 +22,7 @@ const setup = workerData as WorkerSetup;
 const reply = (m: GradReply) => port.postMessage(m);
 
 try {
-  // the backends the main thread's program registered (the core imports none itself)
-  for (const url of setup.backendModules) await import(url);
-  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
-  const backend = await useBackend(setup.backend);
+  const backend = await startWorkerBackend(setup);
   // initial values do not matter: every step starts by copying the weights in
   const model = new UNet(setup.model, new Rng(0));
   const params = model.parameters();

@@ -70,13 +70,15 @@ export class ParallelForward {
     if (this.closed) throw new Error('ParallelForward: used after close()');
     const n = x.shape[0];
     const sizes = shares(n, this.channels.length + 1);
-    const run = (from: number, to: number) =>
-      noGrad(() =>
-        this.model.forward(slice(x, 0, from, to), t.length === 1 ? t : pick(t, from, to), {
-          fractionalTime: opts.fractionalTime,
-          labels: opts.labels && pick(opts.labels, from, to),
-        }),
-      );
+    // images from..to-1's times (one for all, or theirs) and labels
+    const part = (from: number, to: number) => ({
+      t: t.length === 1 ? t : pick(t, from, to),
+      opts: { fractionalTime: opts.fractionalTime, labels: opts.labels && pick(opts.labels, from, to) },
+    });
+    const run = (from: number, to: number) => {
+      const mine = part(from, to);
+      return noGrad(() => this.model.forward(slice(x, 0, from, to), mine.t, mine.opts));
+    };
     if (sizes.length === 1 || sizes[0] > this.channels[0].capacity) return run(0, n);
     const starts = sizes.map((_, k) => sizes.slice(0, k).reduce((a, b) => a + b, 0));
     const perImage = x.size / n;
@@ -85,10 +87,8 @@ export class ParallelForward {
       const from = starts[j + 1];
       const ch = this.channels[j];
       const share = (x.data as Float32Array).subarray(from * perImage, (from + size) * perImage);
-      ch.writeRequest(share, [size, ...x.shape.slice(1)], t.length === 1 ? t : pick(t, from, from + size), {
-        fractionalTime: opts.fractionalTime,
-        labels: opts.labels && pick(opts.labels, from, from + size),
-      });
+      const theirs = part(from, from + size);
+      ch.writeRequest(share, [size, ...x.shape.slice(1)], theirs.t, theirs.opts);
       Atomics.store(ch.ctrl, CTRL.request, seq);
       Atomics.notify(ch.ctrl, CTRL.request);
     });

@@ -2,6 +2,7 @@
 import type { UNetConfig } from '../nn/unet-config.ts';
 import type { ObjectiveSpec } from '../diffusion/objectives.ts';
 import type { Tensor } from '../tensor.ts';
+import { setKernelThreads, useBackend } from '../kernels/select.ts';
 
 /** workerData: the model to build, the backend to run it on, and the shared weight and gradient arrays. */
 export type WorkerSetup = {
@@ -27,6 +28,21 @@ export type GradRequest = {
 
 /** The share's mean loss (its gradient is in the worker's slot), or what went wrong; `ready` on start. */
 export type GradReply = { loss: number } | { ready: string } | { error: string };
+
+/**
+ * A worker's start (grad-worker.ts, forward-worker.ts): registers the backends the main thread's program
+ * registered (the core imports none itself), takes its share of the cores and activates the backend.
+ * Returns the backend's description.
+ */
+export async function startWorkerBackend(setup: {
+  backendModules: string[];
+  kernelThreads: number;
+  backend: string;
+}): Promise<string> {
+  for (const url of setup.backendModules) await import(url);
+  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
+  return useBackend(setup.backend);
+}
 
 /** Every parameter's values (or gradients) one after another, in parameters() order, into `flat`. */
 export function copyOut(params: Tensor[], flat: Float32Array, grads = false): void {
