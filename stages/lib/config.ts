@@ -2,6 +2,7 @@
 // fields, plus the options this project adds (objective, prediction, EDM's constants, schedules).
 // Every field is checked before anything is built, and an error names the field and what it expects.
 import { readFileSync } from 'node:fs';
+import { SHAPE_CLASSES } from '../../core/data/shapes.ts';
 import { validateUNetConfig, type CheckedUNetConfig } from '../../core/nn/unet-config.ts';
 import { makeObjective, type ImageObjective, type ObjectiveSpec } from '../../core/diffusion/objectives.ts';
 
@@ -84,10 +85,13 @@ const DATASET: Record<keyof DatasetParams, Field> = {
   name: { kind: 'string', choices: ['mnist', 'shapes'], default: 'mnist' },
 };
 
-/** What each data set's images are: the model's im_channels and im_size must match, num_classes too. */
+/**
+ * What each data set's images are: the model's im_channels and im_size must match, num_classes too. The
+ * one place these facts are written; stages/mnist/data.ts builds each set's description from them.
+ */
 export const DATASET_SHAPES = {
   mnist: { channels: 1, sizes: [28], classes: 10 },
-  shapes: { channels: 3, sizes: [28, 32], classes: 6 },
+  shapes: { channels: 3, sizes: [28, 32], classes: SHAPE_CLASSES.length },
 } as const;
 
 const DIFFUSION: Record<keyof DiffusionParams, Field> = {

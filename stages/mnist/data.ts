@@ -3,7 +3,7 @@
 // its classes are called, where its judge is, and which images train and which are held out.
 import { mnistSplit } from '../../core/data/mnist.ts';
 import { SHAPE_CLASSES, shapesSplit } from '../../core/data/shapes.ts';
-import type { StageConfig } from '../lib/config.ts';
+import { DATASET_SHAPES, type StageConfig } from '../lib/config.ts';
 
 /** Images [count, channels * size * size] in [0, 1] and their classes. */
 export type Images = { images: Float32Array; labels: Int32Array; count: number };
@@ -23,10 +23,10 @@ export type ImageData = {
 
 export const MNIST: ImageData = {
   name: 'mnist',
-  channels: 1,
-  size: 28,
+  channels: DATASET_SHAPES.mnist.channels,
+  size: DATASET_SHAPES.mnist.sizes[0],
   noun: 'digit',
-  classNames: [...Array(10).keys()].map(String),
+  classNames: [...Array(DATASET_SHAPES.mnist.classes).keys()].map(String),
   judge: 'stages/mnist/judge.safetensors',
   split: () => mnistSplit(),
 };
@@ -35,7 +35,7 @@ export const MNIST: ImageData = {
 export function shapes(size = 28): ImageData {
   return {
     name: 'shapes',
-    channels: 3,
+    channels: DATASET_SHAPES.shapes.channels,
     size,
     noun: 'shape',
     classNames: SHAPE_CLASSES,
