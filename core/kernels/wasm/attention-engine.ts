@@ -81,12 +81,10 @@ export class AttentionEngine extends RowEngine {
     q: Storage,
     k: Storage,
     v: Storage,
-    a: { QP: number; KP: number; VP: number; batch: number; lq: number; lk: number; d: number } & {
-      lqPad: number;
-      lkPad: number;
-      dPad: number;
-      scale: number;
-    },
+    a: Record<
+      'QP' | 'KP' | 'VP' | 'batch' | 'lq' | 'lk' | 'd' | 'lqPad' | 'lkPad' | 'dPad' | 'scale',
+      number
+    >,
   ): void {
     const { QP, KP, VP, batch, lq, lk, d, lqPad, lkPad, dPad, scale } = a;
     const f32 = this.f32;
