@@ -120,18 +120,16 @@ export function firstImages(n: number, columns: number, shown: number): GridShap
 }
 
 /**
- * One row per asked class when they divide evenly (at most 20 of each, the first ones), named by
- * `classNames`, else a square of the first images.
+ * With labels, one row per asked class, named by `classNames`: the first images of each, as many as the
+ * class asked least often has (at most 20). Without, a square of the first images.
  */
 export function gridShape(n: number, labels: number[] | null, classNames?: readonly string[]): GridShape {
-  const kinds = labels ? [...new Set(labels)] : [];
-  if (labels && n % kinds.length === 0) {
-    const per = n / kinds.length;
-    const columns = Math.min(per, 20);
-    const picked = Array.from(
-      { length: kinds.length * columns },
-      (_, i) => Math.floor(i / columns) * per + (i % columns),
-    );
+  if (labels && labels.length > 0) {
+    // a row per class asked, as long as the class asked least often (N need not divide evenly)
+    const kinds = [...new Set(labels)];
+    const rows = kinds.map((k) => [...labels.keys()].filter((i) => labels[i] === k));
+    const columns = Math.min(20, ...rows.map((r) => r.length));
+    const picked = rows.flatMap((r) => r.slice(0, columns));
     return { columns, picked, rowLabels: classNames && kinds.map((k) => classNames[k]) };
   }
   const side = Math.max(1, Math.round(Math.sqrt(Math.min(n, 100))));

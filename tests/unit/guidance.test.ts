@@ -12,6 +12,7 @@ import {
   UNet,
   type UNetConfig,
 } from '../../core/index.ts';
+import { gridShape, spreadLabels } from '../../stages/mnist/sample.ts';
 
 const CFG: UNetConfig = {
   im_channels: 1,
@@ -97,6 +98,19 @@ test('cond_drop_prob 1: no label reaches the model, so the class rows keep their
   const after = unet.class_emb!.weight.data;
   assert.equal(after.subarray(0, 10 * width), initial.subarray(0, 10 * width), 'classes 0..9 untouched');
   assert.ok(maxDiff(after.subarray(10 * width), initial.subarray(10 * width)) > 0, '"no class" trained');
+});
+
+test('the samples grid has a row per class asked, also when N does not divide between the classes', () => {
+  const names = ['disc', 'square', 'triangle', 'ring', 'cross', 'stripes'];
+  const labels = spreadLabels(100, [0, 1, 2, 3, 4, 5]); // 16 or 17 of each
+  const grid = gridShape(100, labels, names);
+  assert.is(grid.columns, 16);
+  assert.equal(grid.rowLabels, names);
+  assert.is(grid.picked.length, 6 * 16);
+  grid.picked.forEach((i, k) => assert.is(labels[i], Math.floor(k / 16), `image ${k} of the grid`));
+  const even = gridShape(30, spreadLabels(30, [3, 7, 9]), undefined);
+  assert.equal([even.columns, even.picked], [10, [...Array(30).keys()]]);
+  assert.is(gridShape(100, null).columns, 10); // unconditional: a square of the first images
 });
 
 test.run();
