@@ -5,6 +5,7 @@
 // machine their threads did not repay the extra copies (see docs/performance.md), and WebGPU has no
 // synchronous readback at all.
 import { GPU } from 'gpu.js';
+import { envVar } from '../core/env.ts';
 import { registerBackend } from '../core/kernels/registry.ts';
 import { adamTs, gemmTs } from '../core/kernels/ts.ts';
 import { col2imTs, im2colTs } from '../core/kernels/ts-conv.ts';
@@ -25,7 +26,7 @@ let kernels: GpuKernels | null = null;
 
 export function gpuKernels(): GpuKernels {
   if (!kernels) {
-    const requested = process.env.DIFFUSION_GPU_MODE ?? 'gpu';
+    const requested = envVar('DIFFUSION_GPU_MODE') ?? 'gpu';
     if (!(SYNC_GPU_MODES as readonly string[]).includes(requested)) {
       throw new Error(`DIFFUSION_GPU_MODE must be one of ${SYNC_GPU_MODES.join(', ')}; got '${requested}'`);
     }

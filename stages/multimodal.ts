@@ -3,24 +3,10 @@
 // EdmDenoiser, trained here, strands 150-400 of 1,000 samples between the spikes (std 0.1-0.3 per spike
 // where the goal is 0.01), so this stage's network (SpikeDenoiser, core/diffusion/spike-nets.ts)
 // guesses which spike x came from instead. Watch the cloud split into four spikes level by level, and
-// count what lands where.
-import {
-  Adam,
-  add,
-  column,
-  cosineLr,
-  div,
-  edmSigmas,
-  full,
-  levelTarget,
-  mseLoss,
-  mul,
-  noGrad,
-  sub,
-} from '../core/index.ts';
+// count what lands where. The model and the training step are in stages/toys/spikes.ts, which the page
+// (web/) trains too.
 import type { Tensor } from '../core/index.ts';
-import { SpikeDenoiser } from '../core/diffusion/spike-nets.ts';
-import { noisedMixture, posteriorEps, sampleMixture, squareSpikes } from '../core/diffusion/mixture.ts';
+import { noisedMixture } from '../core/diffusion/mixture.ts';
 import { runMain } from './lib/cli.ts';
 import { Progress } from './lib/progress.ts';
 import { secondsSince, stageSetup } from './lib/stage.ts';
@@ -29,6 +15,7 @@ import { lossChart } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { animateScatters } from '../plots/terminal-levels.ts';
 import { rings } from './lib/toy-plots.ts';
+import { FourSpikes } from './toys/spikes.ts';
 
 runMain(async () => {
   const { flags, rng, out, started } = await stageSetup('stage:multimodal', {
@@ -36,55 +23,26 @@ runMain(async () => {
     out: 'out/multimodal',
   });
 
-  const sigmaData = 0.01; // the width of each spike: the finest detail to get right, as in stage 1
-  const data = squareSpikes(sigmaData);
-  const centres = data.map((c) => c.mean);
-  const sigmas = edmSigmas({ n: 10, sigmaMin: sigmaData / 10, sigmaMax: 1, rho: 7 }); // 10 levels, then 0
-  const N = sigmas.length - 1;
+  // Data, noise levels, the SpikeDenoiser and Adam, from the seeded rng (stages/toys/spikes.ts).
+  const toy = new FourSpikes(rng);
+  const { sigmaData, data, centres, sigmas, levels: N } = toy;
 
-  // Training: stage:2d's loop on the new data, with the SpikeDenoiser, and the error measured in units
-  // of the gain: as the error in the guessed centre, which counts every level alike (in units of sigma,
-  // as in stage:2d, the lowest levels would count a few hundred times more than the first).
-  const denoiser = new SpikeDenoiser(2, 32, sigmaData, rng);
-  const optimizer = new Adam(denoiser.parameters(), { lr: 3e-3 });
-  const batch = 128;
+  // Training: stage:2d's loop on the new data, the loss measured as the error in the guessed centre.
   const losses: number[] = [];
   const bar = new Progress(flags.steps, 'train', { quiet: flags.quiet });
   for (let step = 0; step < flags.steps; step++) {
-    optimizer.lr = cosineLr(3e-3, step, flags.steps);
-    const level = Array.from({ length: batch }, () => rng.int(0, N));
-    const sigma = column(level.map((i) => sigmas[i]));
-    const sigmaNext = column(level.map((i) => sigmas[i + 1]));
-    const y = sampleMixture(data, batch, rng);
-    const n = mul(rng.randn([batch, 2]), sigma);
-    const target = levelTarget(n, sigma, sigmaNext);
-    const gain = denoiser.gain(sigma, sigmaNext);
-    const loss = mseLoss(div(denoiser.forward(add(y, n), sigma, sigmaNext), gain), div(target, gain));
-    optimizer.zeroGrad();
-    loss.backward();
-    optimizer.step();
-    losses.push(loss.item());
-    bar.tick(1, `loss ${loss.item().toFixed(4)}`);
+    const loss = toy.trainStep(step, flags.steps);
+    losses.push(loss);
+    bar.tick(1, `loss ${loss.toFixed(4)}`);
   }
 
-  // Sampling, once with the network and once with the exact one-level denoiser of this mixture,
-  // (1 - sigma_{i+1} / sigma_i) E[n | x]: the best any network could do with these ten levels.
+  // Sampling, once with the network and once with the exact one-level denoiser of this mixture: the
+  // best any network could do with these ten levels.
   const count = 1000;
-  const exactDenoiser = (x: Tensor, i: number) =>
-    mul(posteriorEps(data, x, 1, sigmas[i]), sigmas[i] - sigmas[i + 1]); // E[n | x] = sigma E[eps | x]
-  const sample = (denoise: (x: Tensor, i: number) => Tensor) => {
-    const history = [rng.randn([count, 2], { std: sigmas[0] })];
-    noGrad(() => {
-      for (let i = 0; i < N; i++) history.push(sub(history[i], denoise(history[i], i)));
-    });
-    return history;
-  };
-  const history = sample((x, i) =>
-    denoiser.forward(x, full([count, 1], sigmas[i]), full([count, 1], sigmas[i + 1])),
-  );
+  const history = toy.sample(count);
   const x = history[N];
   const modes = modeStats(x.data, 2, centres);
-  const exactModes = modeStats(sample(exactDenoiser)[N].data, 2, centres);
+  const exactModes = modeStats(toy.sampleExact(count)[N].data, 2, centres);
 
   const xs = (t: Tensor) => t.data.filter((_, k) => k % 2 === 0);
   const ys = (t: Tensor) => t.data.filter((_, k) => k % 2 === 1);

@@ -69,13 +69,17 @@ export function imageScheduler(objective: ImageObjective, sampler: ImageSampler,
 
 export type ImageSnapshot = { at: number; xt: Float32Array; x0: Float32Array };
 
+/** One sampler step, for a caller that watches: the batch's x_t after it and its estimate of x0, in [0, 1]. */
+export type StepView = { step: number; steps: number; start: number; xt: () => Float32Array; x0: () => Float32Array }; // prettier-ignore
+
 /**
  * Draws `count` images of `shape` [channels, height, width], `batch` at a time, and maps them from the
  * data's [-1, 1] to [0, 1]; image i of a conditional model is asked for class `labels[i]`
  * (`denoiserFor` makes each batch's denoiser from its labels). `keep` lists levels (indices into
  * scheduler.levels) at which to keep the samples x_t, seen as the variance-preserving
  * x_t = x / sqrt(a^2 + s^2) (DDPM's own), and the estimate of x0 made there; at the last level the
- * estimate is the sample. `onStep` is called after every step.
+ * estimate is the sample. `onStep` is called after every step with a view of the batch (images from
+ * `start`), which converts x_t and x0 only if asked.
  */
 export function sampleImages(
   denoiserFor: (labels?: number[]) => Denoiser,
@@ -87,7 +91,7 @@ export function sampleImages(
     labels?: number[];
     batch?: number;
     keep?: number[];
-    onStep?: () => void;
+    onStep?: (view: StepView) => void;
   },
 ): { images: Float32Array; snapshots: ImageSnapshot[] } {
   const { count, shape, rng, batch = 100 } = opts;
@@ -110,7 +114,7 @@ export function sampleImages(
     for (const snap of snapshots) if (snap.at === 0) snap.xt.set(toUnit(xStart, vp(0)), start * perImage);
     // after step i, x0 was estimated at level i and x is at level i + 1
     const out = sampleLoop(scheduler, denoise, xStart, rng, (i, x, x0) => {
-      opts.onStep?.();
+      opts.onStep?.({ step: i, steps: scheduler.steps, start, xt: () => toUnit(x, vp(i + 1)), x0: () => toUnit(x0, 1) }); // prettier-ignore
       for (const snap of snapshots) {
         if (snap.at === i + 1) snap.xt.set(toUnit(x, vp(i + 1)), start * perImage);
         if (snap.at === i) snap.x0.set(toUnit(x0, 1), start * perImage);

@@ -42,7 +42,11 @@ export type Checkpoint = {
 
 /** Reads a checkpoint's metadata; errors name the file and what is wrong. */
 export function readCheckpoint(path: string): Checkpoint {
-  const file = readSafetensors(path);
+  return parseCheckpoint(readSafetensors(path), path);
+}
+
+/** A checkpoint from a parsed safetensors file (a page fetches the bytes); errors name `path`. */
+export function parseCheckpoint(file: SafetensorsFile, path: string): Checkpoint {
   const meta = file.metadata;
   if (!meta.config || !meta.state)
     throw new Error(`${path}: not a training checkpoint (no config/state metadata)`);

@@ -6,7 +6,6 @@
 // so a damaged or foreign file is refused with the name of the tensor at fault; writing goes through a
 // temporary file and a rename, so a crash mid-write leaves the previous checkpoint intact.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { Tensor } from '../tensor.ts';
 import { formatShape, sameShape, shapeSize } from '../shape.ts';
 import type { Module } from '../nn/module.ts';
@@ -24,7 +23,8 @@ export interface SafetensorsFile {
   metadata: Metadata;
 }
 
-const LITTLE_ENDIAN = endianness() === 'LE';
+// the host's byte order (safetensors is little-endian; where the host is too, bytes are copied whole)
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 class SafetensorsError extends Error {}
 
@@ -59,8 +59,9 @@ export function serializeSafetensors(
     offset += 4 * t.size;
   }
   let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // the data then starts 8-byte aligned
-  const head = Buffer.from(json, 'utf8');
+  const encoder = new TextEncoder();
+  json += ' '.repeat((8 - (encoder.encode(json).length % 8)) % 8); // the data then starts 8-byte aligned
+  const head = encoder.encode(json);
   const bytes = new Uint8Array(8 + head.length + offset);
   const view = new DataView(bytes.buffer);
   view.setBigUint64(0, BigInt(head.length), true);
@@ -91,7 +92,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'safetensors'): Saf
   }
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + 8, headerLength).toString('utf8'));
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   } catch (e) {
     fail(`header is not valid JSON (${(e as Error).message})`);
   }

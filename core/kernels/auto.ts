@@ -8,18 +8,20 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { isNode } from '../env.ts';
 import type { Storage } from '../tensor.ts';
 import type { KernelName, KernelSet } from './registry.ts';
 import { KERNELS, type KernelSpec } from './table.ts';
 
-const CACHE_DIR = join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
+// Under Node the choices are remembered per machine; a page (web/) measures afresh on every load.
+const cacheDir = () => join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
 
 export class AutoSelector {
   private readonly choices = new Map<string, string>();
   /** Per kernel, the backends that passed calibration. */
   private readonly shortlist = new Map<string, Set<string>>();
   private dirty = false;
-  private readonly file: string;
+  private readonly file: string | null = null;
 
   /** `candidates`: backend names in order of preference when times tie; `kernelsOf` their own kernels. */
   constructor(
@@ -28,8 +30,9 @@ export class AutoSelector {
     fingerprint: string,
     private readonly log: (line: string) => void = () => {},
   ) {
+    if (!isNode) return;
     const machine = `${cpus()[0]?.model ?? 'cpu'}-${cpus().length}-${process.version}-${fingerprint}`;
-    this.file = join(CACHE_DIR, `kernel-choices-${machine.replace(/[^A-Za-z0-9.-]+/g, '_')}.json`);
+    this.file = join(cacheDir(), `kernel-choices-${machine.replace(/[^A-Za-z0-9.-]+/g, '_')}.json`);
     try {
       if (existsSync(this.file)) {
         const saved = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>;
@@ -147,9 +150,9 @@ export class AutoSelector {
   }
 
   save(): void {
-    if (!this.dirty) return;
+    if (!this.dirty || this.file === null) return;
     try {
-      mkdirSync(CACHE_DIR, { recursive: true });
+      mkdirSync(cacheDir(), { recursive: true });
       const tmp = `${this.file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.choices), null, 1));
       renameSync(tmp, this.file);

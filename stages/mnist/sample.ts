@@ -5,30 +5,20 @@
 // class asked of each) and a grid; the ancestral sampler also writes the reference's figure, x_t and
 // the predicted x0 at t = T, 0.8 T, ..., 0.
 import { Rng, Tensor, UNet } from '../../core/index.ts';
-import {
-  guidedDenoiser,
-  imageNet,
-  imageScheduler,
-  IMAGE_SAMPLERS,
-  sampleImages,
-  type UNetForward,
-} from '../../core/diffusion/image.ts';
+import { IMAGE_SAMPLERS } from '../../core/diffusion/image.ts';
 import { defaultThreads } from '../../core/parallel/data-parallel.ts';
 import { ParallelForward } from '../../core/parallel/parallel-forward.ts';
-import { clipDenoiser, type Denoiser } from '../../core/diffusion/schedulers.ts';
 import { readCheckpoint, restoreCheckpoint } from '../../core/io/checkpoint.ts';
 import { writeSafetensors } from '../../core/io/safetensors.ts';
 import { imageGrid } from '../../plots/index.ts';
-import { objectiveOf, validateConfig, type StageConfig } from '../lib/config.ts';
+import { validateConfig, type StageConfig } from '../lib/config.ts';
 import { UsageError } from '../lib/cli.ts';
 import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import { dataOf, pickImages } from './data.ts';
+import { BATCH, drawImages, type DrawOptions } from './draw.ts';
 import { GUIDANCE, type ImageStage, type SampleFlags } from './flags.ts';
-
-/** Images per sampler batch (guidance runs twice as many through the UNet at once). */
-const BATCH = 100;
 
 export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
   const command = `${stage.command} -- sample`;
@@ -136,59 +126,19 @@ export function gridShape(n: number, labels: number[] | null, classNames?: reado
   return firstImages(n, side, side * side);
 }
 
-/**
- * `count` images from the EMA model in [0, 1], with a progress bar; for a conditional model, image i
- * asked for class `labels[i]` with guidance W. At each fraction f of the way from pure noise (1) to the
- * data (0), x_t and the predicted x0, labelled t = f T.
- */
-export function drawSamples(
-  ema: UNet,
-  cfg: StageConfig,
-  opts: {
-    sampler: (typeof IMAGE_SAMPLERS)[number];
-    steps: number;
-    count: number;
-    seed: number;
-    quiet: boolean;
-    'clip-x0'?: boolean;
-    fractions?: number[];
-    labels?: number[];
-    guidance?: number;
-    interval?: [number, number];
-    /** What runs the forward passes (default: the model, on this thread). */
-    forward?: UNetForward;
-  },
-) {
-  const objective = objectiveOf(cfg);
-  const net = imageNet(opts.forward ?? ema, objective);
-  const { labels, guidance = 1 } = opts;
-  const denoiserFor = (batch?: number[]): Denoiser => {
-    const model = batch
-      ? guidedDenoiser((l) => objective.denoiser(net, l), batch, guidance, ema.nullLabel, opts.interval)
-      : objective.denoiser(net);
-    // diffusers' clip_sample: a clean image lies in [-1, 1], so its estimate is clamped there
-    return opts['clip-x0'] ? clipDenoiser(model, -1, 1) : model;
-  };
-  const scheduler = imageScheduler(objective, opts.sampler, opts.steps);
-  const { im_channels: c, im_size: size } = cfg.model_params;
-  const batch = BATCH;
-  const bar = new Progress(Math.ceil(opts.count / batch) * scheduler.steps, `sample ${opts.sampler}`, {
-    quiet: opts.quiet,
-    unit: 'step',
+/** drawSamples (draw.ts) with a progress bar, unless quiet. */
+export function drawSamples(ema: UNet, cfg: StageConfig, opts: DrawOptions & { quiet: boolean }) {
+  let bar: Progress | null = null;
+  return drawImages(ema, cfg, {
+    ...opts,
+    onStep: (view) => {
+      bar ??= new Progress(Math.ceil(opts.count / BATCH) * view.steps, `sample ${opts.sampler}`, {
+        quiet: opts.quiet,
+        unit: 'step',
+      });
+      bar.tick(1);
+    },
   });
-  const last = scheduler.steps;
-  const fractions = opts.fractions ?? [];
-  const { images, snapshots } = sampleImages(denoiserFor, scheduler, {
-    count: opts.count,
-    shape: [c, size, size],
-    rng: new Rng(opts.seed),
-    labels,
-    batch,
-    keep: fractions.map((f) => Math.round((1 - f) * last)),
-    onStep: () => bar.tick(1),
-  });
-  const T = cfg.diffusion_params.num_timesteps;
-  return { images, snapshots: snapshots.map((s, i) => ({ ...s, t: Math.round(fractions[i] * T) })) };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The 'wasm' backend: hand-assembled WebAssembly SIMD kernels, multi-threaded across the machine's
 // cores. A program registers it by importing this file; where the engine does not validate SIMD it
 // registers as unavailable, saying why. The engine is created lazily on the first call.
-import { availableParallelism } from 'node:os';
+import { cpuCount, envVar, sharedMemory } from '../../env.ts';
 import type { Storage } from '../../tensor.ts';
 import { registerBackend } from '../registry.ts';
 import { gemmModuleBytes } from './gemm-module.ts';
@@ -9,11 +9,15 @@ import { WasmEngine } from './engine.ts';
 
 let threadsSet: number | null = null;
 
-/** Threads for the wasm kernels: as set below, else DIFFUSION_THREADS, else one per core (at most 4). */
+/**
+ * Threads for the wasm kernels: as set below, else DIFFUSION_THREADS, else one per core (at most 4);
+ * one in a page that is not cross-origin isolated, where threads cannot share memory.
+ */
 export function wasmThreads(): number {
+  if (!sharedMemory()) return 1;
   if (threadsSet !== null) return threadsSet;
-  const env = Number(process.env.DIFFUSION_THREADS);
-  return Number.isInteger(env) && env >= 1 ? env : Math.min(4, availableParallelism());
+  const env = Number(envVar('DIFFUSION_THREADS'));
+  return Number.isInteger(env) && env >= 1 ? env : Math.min(4, cpuCount());
 }
 
 /**

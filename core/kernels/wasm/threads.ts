@@ -3,8 +3,11 @@
 // The autograd engine is synchronous, so the calling thread hands each worker a list of kernel calls
 // through shared memory, does its own share, then blocks (Atomics.wait, which Node allows on the main
 // thread) until the workers are done. Workers spin briefly before sleeping: on this kind of machine a
-// sleeping core takes tens of microseconds to wake, more than a small gemm takes.
-import { Worker } from 'node:worker_threads';
+// sleeping core takes tens of microseconds to wake, more than a small gemm takes. In a page the workers
+// are Web Workers, which may block the same way (web/ runs the core in a Web Worker, never on the page's
+// own thread).
+import { Worker } from 'node:worker_threads'; // in the page's bundle a stub, never called there
+import { isNode } from '../../env.ts';
 import { KERNEL_EXPORTS } from './gemm-module.ts';
 
 // ctrl (Int32): 0 generation, 1 workers done, 2 quit, 3 error flag, 4 active workers, 8.. job list per worker
@@ -16,10 +19,12 @@ const ACTIVE = 4;
 const LISTS = 8;
 const SPIN = 2000;
 
-// The worker is plain JavaScript evaluated from this string, so it needs no TypeScript loader.
+// The worker is plain JavaScript evaluated from this string, so it needs no TypeScript loader. Node hands
+// it its data as workerData; a Web Worker receives it as its first message.
+const NODE_PRELUDE = `run(require('node:worker_threads').workerData);`;
+const WEB_PRELUDE = `self.onmessage = (e) => run(e.data);`;
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, ctrl, index, names, spin } = workerData;
+function run({ module, memory, ctrl, index, names, spin }) {
 const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
 const fns = names.map((n) => exports[n]);
 let generation = 0;
@@ -42,21 +47,33 @@ for (;;) {
   Atomics.add(ctrl, ${DONE}, 1);
   Atomics.notify(ctrl, ${DONE});
 }
+}
 `;
+
+/** What the team needs of a thread, in Node or in a page. */
+type Thread = { terminate(): unknown };
+
+function startThread(data: object): Thread {
+  if (isNode) {
+    const worker = new Worker(`${WORKER_SOURCE}\n${NODE_PRELUDE}`, { eval: true, workerData: data });
+    worker.unref(); // idle workers must not keep a finished program alive
+    return worker;
+  }
+  const source = new Blob([`${WORKER_SOURCE}\n${WEB_PRELUDE}`], { type: 'text/javascript' });
+  const worker = new globalThis.Worker(URL.createObjectURL(source));
+  worker.postMessage(data);
+  return worker;
+}
 
 export class WorkerTeam {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(4 * (LISTS + 64)));
-  private readonly workers: Worker[] = [];
+  private readonly workers: Thread[] = [];
   private active = 0;
 
   constructor(count: number, module: WebAssembly.Module, memory: WebAssembly.Memory) {
     for (let index = 0; index < count; index++) {
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
-        workerData: { module, memory, ctrl: this.ctrl, index, names: [...KERNEL_EXPORTS], spin: SPIN },
-      });
-      worker.unref(); // idle workers must not keep a finished program alive
-      this.workers.push(worker);
+      const data = { module, memory, ctrl: this.ctrl, index, names: [...KERNEL_EXPORTS], spin: SPIN };
+      this.workers.push(startThread(data));
     }
   }
 
