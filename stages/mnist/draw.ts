@@ -17,6 +17,17 @@ import { objectiveOf, type StageConfig } from '../lib/config.ts';
 /** Images per sampler batch (guidance runs twice as many through the UNet at once). */
 export const BATCH = 100;
 
+/**
+ * The guidance a class-conditional checkpoint samples with unless --guidance and --guidance-interval say
+ * otherwise: the scale W, and the noise levels sigma where it applies (docs/mnist-class.md measures them).
+ */
+export const GUIDANCE = { scale: 2, interval: [0.5, 5] as [number, number] };
+
+/** n samples spread evenly over `classes`, in order: sample i asks for classes[floor(i k / n)]. */
+export function spreadLabels(n: number, classes: number[]): number[] {
+  return Array.from({ length: n }, (_, i) => classes[Math.floor((i * classes.length) / n)]);
+}
+
 export type DrawOptions = {
   sampler: ImageSampler;
   steps: number;

@@ -3,12 +3,7 @@
 import type { FlagSpec, Flags } from '../lib/cli.ts';
 import { BACKEND_FLAG } from '../lib/flags.ts';
 import { MNIST, shapes, type ImageData } from './data.ts';
-
-/**
- * The guidance a class-conditional checkpoint samples with unless --guidance and --guidance-interval say
- * otherwise: the scale W, and the noise levels sigma where it applies (docs/mnist-class.md measures them).
- */
-export const GUIDANCE = { scale: 2, interval: [0.5, 5] as [number, number] };
+import { GUIDANCE } from './draw.ts';
 
 /** A program of the image stage: its name, its defaults, and the data set of images of a given size. */
 export type ImageStage = {

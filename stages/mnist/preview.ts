@@ -14,7 +14,7 @@ import type { StageConfig } from '../lib/config.ts';
 import type { OutputDir } from '../lib/output.ts';
 import type { ImageData } from './data.ts';
 import { judgeImages } from './judge.ts';
-import { GUIDANCE } from './flags.ts';
+import { GUIDANCE } from './draw.ts';
 import { drawSamples } from './sample.ts';
 
 /** Images drawn per preview (all judged), of which the first `SHOWN` are shown; DDIM with `STEPS` steps. */

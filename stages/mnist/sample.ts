@@ -17,8 +17,8 @@ import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import { dataOf, pickImages } from './data.ts';
-import { BATCH, drawImages, type DrawOptions } from './draw.ts';
-import { GUIDANCE, type ImageStage, type SampleFlags } from './flags.ts';
+import { BATCH, drawImages, GUIDANCE, spreadLabels, type DrawOptions } from './draw.ts';
+import type { ImageStage, SampleFlags } from './flags.ts';
 
 export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
   const command = `${stage.command} -- sample`;
@@ -94,11 +94,6 @@ function guidanceInterval(flags: SampleFlags, usage: string): [number, number] {
     );
   }
   return [lo, hi];
-}
-
-/** n samples spread evenly over `classes`, in order: sample i asks for classes[floor(i k / n)]. */
-export function spreadLabels(n: number, classes: number[]): number[] {
-  return Array.from({ length: n }, (_, i) => classes[Math.floor((i * classes.length) / n)]);
 }
 
 /** A grid picture: the images it shows (indices into the batch), `columns` to a row, and each row's name. */

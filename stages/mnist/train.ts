@@ -18,10 +18,11 @@ import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import { imageGrid } from '../../plots/index.ts';
 import { dataOf, pickImages, type ImageData, type Images } from './data.ts';
-import { GUIDANCE, type TrainFlags } from './flags.ts';
+import type { TrainFlags } from './flags.ts';
 import { formatScores, judgeImages } from './judge.ts';
 import { Preview } from './preview.ts';
-import { drawSamplesSplit, firstImages, gridShape, spreadLabels, writeSamples } from './sample.ts';
+import { drawSamplesSplit, firstImages, gridShape, writeSamples } from './sample.ts';
+import { GUIDANCE, spreadLabels } from './draw.ts';
 
 export async function train(flags: TrainFlags): Promise<void> {
   const cfg = readConfig(flags.config, flags.set); // a bad config stops here, before anything is built

@@ -12,7 +12,8 @@ import {
   UNet,
   type UNetConfig,
 } from '../../core/index.ts';
-import { gridShape, spreadLabels } from '../../stages/mnist/sample.ts';
+import { gridShape } from '../../stages/mnist/sample.ts';
+import { spreadLabels } from '../../stages/mnist/draw.ts';
 
 const CFG: UNetConfig = {
   im_channels: 1,

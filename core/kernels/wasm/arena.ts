@@ -38,6 +38,11 @@ export class WasmArena {
     this.team = shared ? new WorkerTeam(threads - 1, module, this.memory) : null;
   }
 
+  /** Resolves once the worker threads run (a page must wait for this before the first call). */
+  async ready(): Promise<void> {
+    await this.team?.ready();
+  }
+
   /** Stops the worker threads; the engine must not be used afterwards. */
   destroy(): void {
     this.team?.destroy();

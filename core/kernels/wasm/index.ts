@@ -1,7 +1,7 @@
 // The 'wasm' backend: hand-assembled WebAssembly SIMD kernels, multi-threaded across the machine's
 // cores. A program registers it by importing this file; where the engine does not validate SIMD it
 // registers as unavailable, saying why. The engine is created lazily on the first call.
-import { cpuCount, envVar, sharedMemory } from '../../env.ts';
+import { cpuCount, envVar, isNode, sharedMemory } from '../../env.ts';
 import type { Storage } from '../../tensor.ts';
 import { registerBackend } from '../registry.ts';
 import { gemmModuleBytes } from './gemm-module.ts';
@@ -54,6 +54,12 @@ function engine(...arrays: Storage[]): WasmEngine {
   return instance;
 }
 
+/** Creates the engine now and waits until its worker threads run. */
+async function readyEngine(): Promise<void> {
+  instance ??= new WasmEngine(wasmThreads());
+  await instance.ready();
+}
+
 registerBackend(
   'wasm',
   wasmAvailable
@@ -74,7 +80,10 @@ registerBackend(
   {
     rank: 0,
     unavailable: wasmAvailable ? undefined : 'this JavaScript engine has no WebAssembly SIMD',
-    activate: () => `wasm (${wasmThreads()} thread${wasmThreads() > 1 ? 's' : ''})`,
+    activate: async () => {
+      if (!isNode) await readyEngine(); // a page's workers start only while this thread waits (threads.ts)
+      return `wasm (${wasmThreads()} thread${wasmThreads() > 1 ? 's' : ''})`;
+    },
     module: import.meta.url,
     setThreads: setWasmThreads,
   },

@@ -10,12 +10,14 @@ import { Worker } from 'node:worker_threads'; // in the page's bundle a stub, ne
 import { isNode } from '../../env.ts';
 import { KERNEL_EXPORTS } from './gemm-module.ts';
 
-// ctrl (Int32): 0 generation, 1 workers done, 2 quit, 3 error flag, 4 active workers, 8.. job list per worker
+// ctrl (Int32): 0 generation, 1 workers done, 2 quit, 3 error flag, 4 active workers, 5 workers started,
+// 8.. job list per worker
 const GENERATION = 0;
 const DONE = 1;
 const QUIT = 2;
 const ERROR = 3;
 const ACTIVE = 4;
+const STARTED = 5;
 const LISTS = 8;
 const SPIN = 2000;
 
@@ -27,6 +29,7 @@ const WORKER_SOURCE = `
 function run({ module, memory, ctrl, index, names, spin }) {
 const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
 const fns = names.map((n) => exports[n]);
+Atomics.add(ctrl, ${STARTED}, 1);
 let generation = 0;
 for (;;) {
   for (let s = spin; Atomics.load(ctrl, ${GENERATION}) === generation; ) {
@@ -75,6 +78,16 @@ export class WorkerTeam {
       const data = { module, memory, ctrl: this.ctrl, index, names: [...KERNEL_EXPORTS], spin: SPIN };
       this.workers.push(startThread(data));
     }
+  }
+
+  /**
+   * Resolves once every worker runs. A page must wait for this before the first call: a browser may
+   * start a Web Worker only when the thread that created it returns to its event loop, so blocking on
+   * one that has not started would never end. Node starts them on their own.
+   */
+  async ready(): Promise<void> {
+    while (Atomics.load(this.ctrl, STARTED) < this.workers.length)
+      await new Promise((ok) => setTimeout(ok, 5));
   }
 
   /** Wakes one worker per job list (byte offsets into the shared memory). */

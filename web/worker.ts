@@ -1,0 +1,176 @@
+// The page's engine: a Web Worker running the project's core, unchanged, so the page never freezes.
+// It trains the first rungs (stages/toys/, the same model and recipe as stage:1d and stage:multimodal)
+// and draws images from the committed checkpoints (stages/mnist/draw.ts, as `sample` does), posting
+// progress, charts (drawn by plots/, as the terminal programs' PNGs are) and each sampler step.
+import { Rng, UNet } from '../core/index.ts';
+import { parseSafetensors } from '../core/io/safetensors.ts';
+import { parseCheckpoint, restoreCheckpoint } from '../core/io/checkpoint.ts';
+import { backendChoices, useBackend } from '../core/kernels/select.ts';
+import '../core/kernels/wasm/index.ts';
+import '../gpu/index.ts';
+import { noisedMixture } from '../core/diffusion/mixture.ts';
+import { SHAPE_CLASSES } from '../core/data/shapes.ts';
+import { modeStats, sampleMean, sampleStd } from '../core/stats.ts';
+import { levelHistograms, lossChart, type Canvas } from '../plots/index.ts';
+import { scatterLevels } from '../plots/scatter-levels.ts';
+import { histogramPanels, rings } from '../stages/lib/toy-plots.ts';
+import { validateConfig } from '../stages/lib/config.ts';
+import { drawImages, GUIDANCE, spreadLabels } from '../stages/mnist/draw.ts';
+import { Gauss1d } from '../stages/toys/gauss1d.ts';
+import { FourSpikes } from '../stages/toys/spikes.ts';
+import type { Picture, Reply, Request, Toy } from './protocol.ts';
+
+const post = (reply: Reply, transfer: Transferable[] = []) => self.postMessage(reply, { transfer });
+const picture = (c: Canvas): Picture => ({ width: c.width, height: c.height, rgb: c.data });
+const pause = () => new Promise((ok) => setTimeout(ok, 0)); // lets a Stop message in
+let stopRequested = false;
+
+/** Which WebGL2 this worker can reach (gpu.js needs it for its GPU mode), or null. */
+function webgl2(): string | null {
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    return String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+  } catch {
+    return null;
+  }
+}
+
+async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
+  const rng = new Rng(seed);
+  const model = toy === '1d' ? new Gauss1d(rng) : new FourSpikes(rng);
+  const losses: number[] = [];
+  const started = performance.now();
+  for (let step = 0; step < steps;) {
+    // a slice of steps at a time, then a pause for messages; progress and the loss chart between slices
+    const until = Math.min(steps, step + 200);
+    for (; step < until; step++) losses.push(model.trainStep(step, steps));
+    const msPerStep = (performance.now() - started) / step;
+    post({
+      kind: 'progress',
+      task: `train ${toy}`,
+      done: step,
+      total: steps,
+      msPerStep,
+      loss: losses[step - 1],
+    });
+    if (step % 2000 === 0 || step === steps) {
+      post({ kind: 'picture', id: 'loss', picture: picture(lossChart(losses, 'Training loss')), caption: `step ${step}` }); // prettier-ignore
+    }
+    await pause();
+    if (stopRequested) return void post({ kind: 'stopped' });
+  }
+  const msPerStep = (performance.now() - started) / steps;
+  // sampling, then the samples level by level against the exact density, as the terminal animates them
+  const count = 1000;
+  const { sigmas } = model;
+  const title = (i: number) =>
+    i === 0 ? 'start: noise, std 1' : `step ${i}: sigma ${sigmas[i].toPrecision(2)}`;
+  let summary: Extract<Reply, { kind: 'toy-done' }>['summary'];
+  let levels: Canvas;
+  if (model instanceof Gauss1d) {
+    const history = model.sample(count);
+    const exact = model.exact();
+    for (let i = 0; i < history.length; i++) {
+      const one = levelHistograms(histogramPanels([history[i]], [exact[i]], [title(i)]), `level ${i} of ${model.levels}`); // prettier-ignore
+      post({ kind: 'picture', id: 'level', picture: picture(one), caption: title(i) });
+      await new Promise((ok) => setTimeout(ok, 150));
+    }
+    levels = levelHistograms(histogramPanels(history, exact, history.map((_, i) => title(i))), 'Samples after each denoising step vs the exact noised density'); // prettier-ignore
+    const x = history[model.levels];
+    summary = { toy: '1d', mean: sampleMean(x), std: sampleStd(x) };
+  } else {
+    const history = model.sample(count);
+    const panels = history.map((h, i) => ({
+      title: title(i),
+      x: h.data.filter((_, k) => k % 2 === 0),
+      y: h.data.filter((_, k) => k % 2 === 1),
+      rings: rings(noisedMixture(model.data, 1, sigmas[i])),
+    }));
+    for (let i = 0; i < panels.length; i++) {
+      post({ kind: 'picture', id: 'level', picture: picture(scatterLevels([panels[i]], `level ${i} of ${model.levels}`, { range: [-3, 3] })), caption: title(i) }); // prettier-ignore
+      await new Promise((ok) => setTimeout(ok, 150));
+    }
+    levels = scatterLevels(panels, 'Four spikes: samples after each denoising step vs the exact noised density', { range: [-3, 3] }); // prettier-ignore
+    const modes = modeStats(history[model.levels].data, 2, model.centres);
+    summary = {
+      toy: 'multimodal',
+      shares: modes.map((m) => m.share),
+      stds: modes.map((m) => Math.max(...m.std)),
+    };
+  }
+  post({ kind: 'picture', id: 'levels', picture: picture(levels), caption: 'every level' });
+  post({ kind: 'toy-done', summary, seconds: (performance.now() - started) / 1000, msPerStep });
+}
+
+async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<void> {
+  const response = await fetch(req.checkpoint);
+  if (!response.ok) throw new Error(`${req.checkpoint}: the server answered ${response.status} ${response.statusText}`); // prettier-ignore
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const ckpt = parseCheckpoint(parseSafetensors(bytes, req.checkpoint), req.checkpoint);
+  const cfg = validateConfig(ckpt.config);
+  const ema = new UNet(cfg.model_params, new Rng(0));
+  restoreCheckpoint(ckpt, req.checkpoint, { ema });
+  const classes = cfg.model_params.num_classes ?? 0;
+  const { im_channels: channels, im_size: size } = cfg.model_params;
+  let labels: number[] | null = null;
+  if (classes > 0) {
+    const all = [...Array(classes).keys()];
+    if (req.classes === 'all') labels = spreadLabels(req.count, all);
+    else if (all.includes(req.classes)) labels = Array<number>(req.count).fill(req.classes);
+    else throw new Error(`class ${req.classes} is not one of this checkpoint's 0..${classes - 1}`);
+  }
+  const started = performance.now();
+  let done = 0;
+  const { images } = drawImages(ema, cfg, {
+    sampler: req.sampler,
+    steps: req.steps,
+    count: req.count,
+    seed: req.seed,
+    labels: labels ?? undefined,
+    guidance: labels ? req.guidance : 1,
+    interval: GUIDANCE.interval, // where guidance applies: as `sample` does by default
+    onStep: (view) => {
+      done++;
+      const xt = view.xt();
+      const x0 = view.x0();
+      post({ kind: 'digits-step', step: view.step, steps: view.steps, start: view.start, channels, size, xt, x0 }, [xt.buffer, x0.buffer]); // prettier-ignore
+      const msPerStep = (performance.now() - started) / done;
+      post({
+        kind: 'progress',
+        task: `sample ${req.sampler}`,
+        done: view.step + 1,
+        total: view.steps,
+        msPerStep,
+      });
+    },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const classNames = classes === 0 ? null : cfg.dataset_params.name === 'shapes' ? SHAPE_CLASSES : [...Array(classes).keys()].map(String); // prettier-ignore
+  post({ kind: 'digits-done', images, labels, classNames, channels, size, seconds, msPerStep: (1000 * seconds) / done }); // prettier-ignore
+}
+
+let busy = false;
+self.onmessage = async (e: MessageEvent<Request>) => {
+  const req = e.data;
+  if (req.kind === 'stop') {
+    stopRequested = true;
+    return;
+  }
+  if (busy) return post({ kind: 'error', message: 'still busy with the last request (Stop it first)' });
+  busy = true;
+  stopRequested = false;
+  try {
+    if (req.kind === 'backend')
+      post({ kind: 'backend', name: req.name, described: await useBackend(req.name) });
+    else if (req.kind === 'toy') await trainToy(req.toy, req.seed, req.steps);
+    else await drawDigits(req);
+  } catch (err) {
+    post({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
+  } finally {
+    busy = false;
+  }
+};
+
+post({ kind: 'ready', backends: backendChoices(), webgl2: webgl2() });
