@@ -84,15 +84,18 @@ worker.onmessage = (e: MessageEvent<Reply>) => {
     case 'ready': {
       const select = $<HTMLSelectElement>('backend');
       for (const b of r.backends) select.add(new Option(b === 'gpu' ? 'gpu (gpu.js)' : b, b));
-      let start = 'wasm';
-      if (r.webgl2 === null) {
-        $('notice').hidden = false;
-        $('notice').textContent = 'This browser gives the page no WebGL2, so gpu.js cannot reach a GPU here: the page runs on WebAssembly.'; // prettier-ignore
-      } else $('backend-status').dataset.webgl2 = r.webgl2;
-      if (!r.backends.includes(start)) start = 'ts';
+      const start = r.backends.includes('wasm') ? 'wasm' : 'ts';
       select.value = start;
       setBusy(true);
       send({ kind: 'backend', name: start });
+      break;
+    }
+    case 'webgl2': {
+      document.body.dataset.webgl2 = r.renderer ?? 'none';
+      if (r.renderer === null) {
+        $('notice').hidden = false;
+        $('notice').textContent = 'This browser gives the page no WebGL2, so gpu.js cannot reach a GPU here: the page runs on WebAssembly.'; // prettier-ignore
+      }
       break;
     }
     case 'backend': {

@@ -26,7 +26,9 @@ export type ToySummary =
   { toy: '1d'; mean: number; std: number } | { toy: 'multimodal'; shares: number[]; stds: number[] };
 
 export type Reply =
-  | { kind: 'ready'; backends: string[]; webgl2: string | null }
+  | { kind: 'ready'; backends: string[] }
+  /** The WebGL2 renderer the worker reaches (gpu.js needs it for its GPU mode), or null. */
+  | { kind: 'webgl2'; renderer: string | null }
   | { kind: 'backend'; name: string; described: string }
   | { kind: 'progress'; task: string; done: number; total: number; msPerStep: number; loss?: number }
   | { kind: 'picture'; id: 'loss' | 'levels' | 'level'; picture: Picture; caption: string }

@@ -173,4 +173,6 @@ self.onmessage = async (e: MessageEvent<Request>) => {
   }
 };
 
-post({ kind: 'ready', backends: backendChoices(), webgl2: webgl2() });
+post({ kind: 'ready', backends: backendChoices() });
+// probing WebGL2 starts a GL context, which takes a software GPU a second or two: after 'ready'
+post({ kind: 'webgl2', renderer: webgl2() });

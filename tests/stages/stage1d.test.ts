@@ -7,7 +7,8 @@ import { readJson, runStage } from '../helpers/run.ts';
 
 type Summary = { mean: number; std: number };
 
-for (const seed of [1, 3]) {
+// seed 3 of the same recipe trains in the page (tests/stages/web.test.ts)
+for (const seed of [1]) {
   test(`stage:1d seed ${seed} recovers N(1, 0.01^2): |mean - 1| < 0.01, std within 25% of 0.01`, () => {
     const run = runStage('stages/1d.ts', ['--quiet', '--seed', String(seed)]);
     assert.is(run.status, 0, run.stderr);

@@ -5,18 +5,14 @@
 // notice, where no Chromium is installed (.ci/run installs Debian's).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, NO_CHROMIUM, launchChromium } from '../helpers/chromium.ts';
 import type { Report } from '../helpers/browser-entry.ts';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', process.env.CHROMIUM_PATH ?? ''].find(
-  (p) => p !== '' && existsSync(p),
-);
-
 if (!CHROMIUM) {
-  console.log('browser tests skipped: no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)');
+  console.log(`browser tests skipped: ${NO_CHROMIUM}`);
 } else {
   let browser: Browser;
   let server: Server;
@@ -49,25 +45,7 @@ if (!CHROMIUM) {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : 0;
-    // Playwright starts Chromium with a fresh, empty profile of its own (its --user-data-dir)
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu-sandbox',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--use-angle=swiftshader',
-        '--enable-unsafe-swiftshader',
-        '--enable-unsafe-webgpu',
-        '--enable-features=Vulkan',
-        '--use-webgpu-adapter=swiftshader',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => 'parity' in globalThis);
