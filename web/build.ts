@@ -8,6 +8,7 @@ import { build, type Plugin } from 'esbuild';
 import { readCheckpoint } from '../core/io/checkpoint.ts';
 import { validateConfig } from '../stages/lib/config.ts';
 import { dataOf } from '../stages/mnist/data.ts';
+import { parseFlags, runMain } from '../stages/lib/cli.ts';
 
 /** The checkpoints the page offers: the files `sample` reads by default, under a name for the menu. */
 export const PAGE_CHECKPOINTS = [
@@ -64,7 +65,6 @@ export async function buildPage(outDir = 'web/dist'): Promise<string[]> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { parseFlags, runMain } = await import('../stages/lib/cli.ts');
   runMain(async () => {
     const flags = parseFlags('web:build', {
       out: { type: 'string', default: 'web/dist', help: 'folder to write the page to' },

@@ -6,6 +6,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseFlags, runMain } from '../stages/lib/cli.ts';
+import { buildPage } from './build.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -61,8 +63,6 @@ export function pageServer(root: string): Server {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { parseFlags, runMain } = await import('../stages/lib/cli.ts');
-  const { buildPage } = await import('./build.ts');
   runMain(async () => {
     const flags = parseFlags('web', {
       port: { type: 'int', default: 8080, min: 0, help: 'port (0: any free one)' },

@@ -168,6 +168,9 @@ if (!CHROMIUM) {
     assert.is(wasm.images.length, want.length);
     const differing = wasm.images.filter((v, i) => v !== want[i]).length;
     assert.is(differing, 0, `${differing} of ${want.length} pixels differ from Node's`);
+    // the README's picture of the page: the toy trained above, and these digits
+    mkdirSync('out/web', { recursive: true });
+    await page.screenshot({ path: 'out/web/page.png', fullPage: true });
 
     // gpu.js on a software GPU takes seconds per step: one digit in two steps, against the same on wasm
     const small = await drawDigits(1, 2);
