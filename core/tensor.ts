@@ -5,12 +5,15 @@
 // forward computation, a closure that turns the gradient of its output into gradients of its inputs
 // (micrograd's idea, on arrays). `backward()` walks that graph in reverse topological order.
 import { shapeSize, stridesOf, formatShape } from './shape.ts';
+import { closeScope, openScope, takeBuffer } from './buffer-pool.ts';
 
 export type DType = 'float32' | 'float64';
 export type Storage = Float32Array | Float64Array;
 
+/** A zeroed array of n numbers: from the buffer pool inside tidy (float32), else fresh. */
 export function allocate(dtype: DType, n: number): Storage {
-  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  if (dtype === 'float64') return new Float64Array(n);
+  return takeBuffer(n) ?? new Float32Array(n);
 }
 
 export function dtypeOf(data: Storage): DType {
@@ -37,6 +40,23 @@ export function noGrad<T>(fn: () => T): T {
     return fn();
   } finally {
     gradEnabled = previous;
+  }
+}
+
+/**
+ * Runs `fn` without gradients; the float32 buffers the ops allocate inside go back to a pool when it
+ * returns, for the next call to reuse (core/buffer-pool.ts), except those behind the tensors `fn`
+ * returns. For inference only: nothing made inside may be kept but what `fn` returns.
+ */
+export function tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
+  openScope();
+  let result: T | undefined;
+  try {
+    result = noGrad(fn);
+    return result;
+  } finally {
+    const kept = result === undefined ? [] : Array.isArray(result) ? result : [result];
+    closeScope(new Set(kept.map((t) => t.data.buffer)));
   }
 }
 

@@ -3,7 +3,7 @@
 // thread posts a share of a batch, runs it without autograd, writes the output and signals back.
 import { workerData, parentPort } from 'node:worker_threads';
 import { Rng } from '../random.ts';
-import { noGrad, Tensor } from '../tensor.ts';
+import { tidy, Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
 import { copyIn, startWorkerBackend } from './protocol.ts';
 import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
@@ -30,8 +30,12 @@ if (model) {
     seq = Atomics.load(ch.ctrl, CTRL.request);
     try {
       const { x, t, labels, fractionalTime } = ch.readRequest();
-      const y = noGrad(() => net.forward(new Tensor(x, ch.shape()), t, { fractionalTime, labels }));
-      ch.writeOutput(y.data as Float32Array);
+      // written out, then its buffers reused by the next pass (core/buffer-pool.ts)
+      tidy(() => {
+        const y = net.forward(new Tensor(x, ch.shape()), t, { fractionalTime, labels });
+        ch.writeOutput(y.data as Float32Array);
+        return [];
+      });
     } catch (e) {
       ch.writeError((e as Error).message);
     }

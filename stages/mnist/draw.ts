@@ -1,7 +1,8 @@
 // Drawing images from a checkpoint's EMA UNet as its config says (objective, sampler, guidance): what
 // `sample`, training's previews and the page (web/) share. No files and no terminal here; a caller that
 // watches passes onStep.
-import { Rng, type UNet } from '../../core/index.ts';
+import { Rng, tidy, type UNet } from '../../core/index.ts';
+import type { ImageNet } from '../../core/diffusion/objectives.ts';
 import {
   guidedDenoiser,
   imageNet,
@@ -51,7 +52,9 @@ export type DrawOptions = {
  */
 export function drawImages(ema: UNet, cfg: StageConfig, opts: DrawOptions) {
   const objective = objectiveOf(cfg);
-  const net = imageNet(opts.forward ?? ema, objective);
+  // each forward pass reuses the previous one's buffers (core/buffer-pool.ts): same shapes every step
+  const untidy = imageNet(opts.forward ?? ema, objective);
+  const net: ImageNet = (x, t, labels) => tidy(() => untidy(x, t, labels));
   const { labels, guidance = 1 } = opts;
   const denoiserFor = (batch?: number[]): Denoiser => {
     const model = batch
