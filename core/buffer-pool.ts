@@ -50,6 +50,28 @@ export function closeScope(keep: ReadonlySet<ArrayBufferLike>): void {
   }
 }
 
+/** Arrays up to this many floats are cut from a slab. */
+const MAX_SMALL = 1 << 12;
+/** Floats per slab (1 MiB). A slab is collected once no array cut from it is alive. */
+const SLAB = 1 << 18;
+let slab = new ArrayBuffer(0);
+let slabTop = SLAB;
+
+/**
+ * A zeroed float32 array of n <= MAX_SMALL floats cut from the current slab (fresh memory, never reused,
+ * hence zero), or null for a larger one. Its `buffer` is the slab: never transfer it to another thread.
+ */
+export function smallArray(n: number): Float32Array | null {
+  if (n > MAX_SMALL || n === 0) return null;
+  if (slabTop + n > SLAB) {
+    slab = new ArrayBuffer(4 * SLAB);
+    slabTop = 0;
+  }
+  const array = new Float32Array(slab, 4 * slabTop, n);
+  slabTop += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
+  return array;
+}
+
 /** Drops every pooled buffer (the memory goes back to the garbage collector). */
 export function clearPool(): void {
   free.clear();

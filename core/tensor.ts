@@ -5,15 +5,19 @@
 // forward computation, a closure that turns the gradient of its output into gradients of its inputs
 // (micrograd's idea, on arrays). `backward()` walks that graph in reverse topological order.
 import { shapeSize, stridesOf, formatShape } from './shape.ts';
-import { closeScope, openScope, takeBuffer } from './buffer-pool.ts';
+import { closeScope, openScope, smallArray, takeBuffer } from './buffer-pool.ts';
 
 export type DType = 'float32' | 'float64';
 export type Storage = Float32Array | Float64Array;
 
-/** A zeroed array of n numbers: from the buffer pool inside tidy (float32), else fresh. */
+/**
+ * A zeroed array of n numbers. float32: a large one from the buffer pool inside tidy, else fresh; a small
+ * one a view into a shared slab (core/buffer-pool.ts's smallArray), since a browser allocates and
+ * tracks each ArrayBuffer at a cost a tiny op (the toys' 32-wide layers) cannot repay.
+ */
 export function allocate(dtype: DType, n: number): Storage {
   if (dtype === 'float64') return new Float64Array(n);
-  return takeBuffer(n) ?? new Float32Array(n);
+  return smallArray(n) ?? takeBuffer(n) ?? new Float32Array(n);
 }
 
 export function dtypeOf(data: Storage): DType {

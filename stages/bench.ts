@@ -10,7 +10,7 @@
 //                                   fast configs at the sampler's batch of 100, seed.json at 16 (--smoke:
 //                                   the tiny config at batch 2), on one thread and split, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
-import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, UNet, type Tensor } from '../core/index.ts';
+import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, tidy, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
 import { parseFlags, runMain } from './lib/cli.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
@@ -149,14 +149,14 @@ runMain(async () => {
         ];
     for (const [name, batch] of forwards) {
       const { net, x, t } = unetWork(name, batch, rng);
-      const r = await time(() => noGrad(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
+      const r = await time(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
       const bench = `unet forward b${batch}${rowSuffix(name)}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the batch split between one thread per core, as `sample` runs it
       const threads = defaultThreads(backend);
       if (threads > 1) {
         const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-        const p = await time(() => forward.forward(x, t), smoke ? 1 : 3, smoke ? 50 : 15000);
+        const p = await time(() => tidy(() => forward.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
         forward.close();
         const value = batch / (p.ms / 1000);
         emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });

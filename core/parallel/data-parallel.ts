@@ -190,13 +190,16 @@ function sliceBatch(x0: Tensor, draw: NoiseDraw, from: number, to: number) {
   return { x0: slice(x0, 0, from, to), draw: sliceDraw(draw, from, to) };
 }
 
+/** An array that owns its whole buffer (a small one may be a view into a shared slab: copy it). */
+const owning = (a: Float32Array) => (a.byteLength === a.buffer.byteLength ? a : a.slice());
+
 /** The message a worker gets: plain arrays, moved rather than copied. */
 function toRequest({ x0, draw }: { x0: Tensor; draw: NoiseDraw }): GradRequest {
   return {
-    x0: x0.data as Float32Array,
+    x0: owning(x0.data as Float32Array),
     shape: x0.shape,
     levels: draw.levels,
-    noise: draw.noise.data as Float32Array,
+    noise: owning(draw.noise.data as Float32Array),
     labels: draw.labels,
   };
 }
