@@ -111,12 +111,20 @@ if (!CHROMIUM) {
   }
 
   type Digits = { images: number[]; labels: number[] | null; backend: string };
-  /** Draws `count` images with DDIM in `steps` steps, seed 0, from the default MNIST checkpoint. */
-  async function drawDigits(count: number, steps: number): Promise<Digits> {
+  /**
+   * Draws `count` images with DDIM in `steps` steps, seed 0: from the default MNIST checkpoint, or with
+   * `digit`, that digit from the class-conditional one (guidance 1: the conditional model alone).
+   */
+  async function drawDigits(count: number, steps: number, digit?: number): Promise<Digits> {
     await page.evaluate(
       () => delete (globalThis as unknown as { pageResults: { digits?: unknown } }).pageResults.digits,
     );
-    await page.selectOption('#ckpt', 'checkpoints/mnist-default.safetensors');
+    const ckpt = digit === undefined ? 'mnist-default' : 'mnist-class';
+    await page.selectOption('#ckpt', `checkpoints/${ckpt}.safetensors`);
+    if (digit !== undefined) {
+      await page.selectOption('#classes', String(digit));
+      await page.fill('#guidance', '1');
+    }
     await page.selectOption('#sampler', 'ddim');
     await page.fill('#count', String(count));
     await page.fill('#steps', String(steps));
@@ -172,11 +180,13 @@ if (!CHROMIUM) {
     mkdirSync('out/web', { recursive: true });
     await page.screenshot({ path: 'out/web/page.png', fullPage: true });
 
-    // gpu.js on a software GPU takes seconds per step: one digit in two steps, against the same on wasm
-    const small = await drawDigits(1, 2);
+    // gpu.js on a software GPU takes seconds per step: one 7 from the (smaller) class-conditional
+    // checkpoint in two steps, against the same on wasm
+    const small = await drawDigits(1, 2, 7);
+    assert.equal(small.labels, [7]);
     const status = await useBackend('gpu');
     assert.match(status, /^backend gpu \(gpu\.js webgl2\)/, `gpu.js ran in another mode: ${status}`);
-    const gl = await drawDigits(1, 2);
+    const gl = await drawDigits(1, 2, 7);
     let worst = 0;
     gl.images.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - small.images[i]))));
     assert.ok(worst < 1e-5, `WebGL2 differs from wasm by up to ${worst} (pixels in [0, 1])`);
