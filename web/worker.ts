@@ -24,6 +24,8 @@ const post = (reply: Reply, transfer: Transferable[] = []) => self.postMessage(r
 const picture = (c: Canvas): Picture => ({ width: c.width, height: c.height, rgb: c.data });
 const pause = () => new Promise((ok) => setTimeout(ok, 0)); // lets a Stop message in
 let stopRequested = false;
+/** How long each level of the toy's samples stays on screen. */
+const LEVEL_MS = 100;
 
 /** Which WebGL2 this worker can reach (gpu.js needs it for its GPU mode), or null. */
 function webgl2(): string | null {
@@ -75,7 +77,7 @@ async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
     for (let i = 0; i < history.length; i++) {
       const one = levelHistograms(histogramPanels([history[i]], [exact[i]], [title(i)]), `level ${i} of ${model.levels}`); // prettier-ignore
       post({ kind: 'picture', id: 'level', picture: picture(one), caption: title(i) });
-      await new Promise((ok) => setTimeout(ok, 150));
+      await new Promise((ok) => setTimeout(ok, LEVEL_MS));
     }
     levels = levelHistograms(histogramPanels(history, exact, history.map((_, i) => title(i))), 'Samples after each denoising step vs the exact noised density'); // prettier-ignore
     const x = history[model.levels];
@@ -90,7 +92,7 @@ async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
     }));
     for (let i = 0; i < panels.length; i++) {
       post({ kind: 'picture', id: 'level', picture: picture(scatterLevels([panels[i]], `level ${i} of ${model.levels}`, { range: [-3, 3] })), caption: title(i) }); // prettier-ignore
-      await new Promise((ok) => setTimeout(ok, 150));
+      await new Promise((ok) => setTimeout(ok, LEVEL_MS));
     }
     levels = scatterLevels(panels, 'Four spikes: samples after each denoising step vs the exact noised density', { range: [-3, 3] }); // prettier-ignore
     const modes = modeStats(history[model.levels].data, 2, model.centres);

@@ -14,7 +14,7 @@ import { readSafetensors } from '../../core/io/safetensors.ts';
 import { buildPage } from '../../web/build.ts';
 import { pageServer } from '../../web/serve.ts';
 import { CHROMIUM, NO_CHROMIUM, launchChromium } from '../helpers/chromium.ts';
-import { runStage } from '../helpers/run.ts';
+import { spawn } from 'node:child_process';
 
 async function serve(root: string) {
   const server = pageServer(root);
@@ -66,10 +66,24 @@ if (!CHROMIUM) {
   let url = '';
   let closeServer = () => {};
   const consoleErrors: string[] = [];
+  // what the page's digits must equal: `sample` in a child process, started at once so that it runs
+  // while the page trains its toy
+  const STEPS = 4;
+  const nodeOut = mkdtempSync(join(tmpdir(), 'web-node-'));
+  let nodeSample: Promise<{ status: number | null; stderr: string }>;
 
   // uvu reports a failing before-hook as zero tests run and still exits 0: keep the error for the tests
   let setupError: unknown = null;
   test.before(async () => {
+    const args = ['sample', '--n', '16', '--steps', String(STEPS), '--sampler', 'ddim', '--seed', '0', '--quiet', '--backend', 'wasm', '--out', nodeOut]; // prettier-ignore
+    nodeSample = new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'stages/mnist.ts', ...args], {
+        stdio: 'pipe',
+      });
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
     try {
       const root = mkdtempSync(join(tmpdir(), 'web-page-'));
       await buildPage(root);
@@ -167,11 +181,10 @@ if (!CHROMIUM) {
 
   test('16 digits drawn in the page on wasm equal `stage:mnist -- sample` bit for bit; on WebGL2 they agree within tolerance', async () => {
     ready();
-    const steps = 4;
-    const node = runStage('stages/mnist.ts', ['sample', '--n', '16', '--steps', String(steps), '--sampler', 'ddim', '--seed', '0', '--quiet', '--backend', 'wasm']); // prettier-ignore
+    const node = await nodeSample;
     assert.is(node.status, 0, node.stderr);
-    const want = readSafetensors(join(node.out, 'samples.safetensors')).tensors.get('samples')!.data;
-    const wasm = await drawDigits(16, steps);
+    const want = readSafetensors(join(nodeOut, 'samples.safetensors')).tensors.get('samples')!.data;
+    const wasm = await drawDigits(16, STEPS);
     assert.match(wasm.backend, /^backend wasm/);
     assert.is(wasm.images.length, want.length);
     const differing = wasm.images.filter((v, i) => v !== want[i]).length;
