@@ -74,7 +74,7 @@ function columnsFor(count: number, labels: boolean): number {
 }
 
 function setBusy(busy: boolean): void {
-  for (const id of ['toy-run', 'draw', 'backend']) $<HTMLButtonElement>(id).disabled = busy;
+  for (const id of ['toy-run', 'draw', 'backend', 'bench-run']) $<HTMLButtonElement>(id).disabled = busy;
   $<HTMLButtonElement>('toy-stop').disabled = !busy;
 }
 
@@ -147,6 +147,19 @@ worker.onmessage = (e: MessageEvent<Reply>) => {
       setBusy(false);
       break;
     }
+    case 'bench-row': {
+      const table = $<HTMLTableElement>('bench');
+      if (table.rows.length === 0) table.insertRow().append(...['backend', 'row', 'speed'].map((h) => Object.assign(document.createElement('th'), { textContent: h }))); // prettier-ignore
+      const tr = table.insertRow();
+      for (const text of [r.backend, r.row, `${r.value.toFixed(r.value < 10 ? 2 : 1)} ${r.unit}`]) tr.insertCell().textContent = text; // prettier-ignore
+      $('bench-status').textContent = `measured ${r.row} on ${r.backend}`;
+      break;
+    }
+    case 'bench-done':
+      $('bench-status').textContent = `done; back on ${r.backend}`;
+      document.body.dataset.bench = 'done';
+      setBusy(false);
+      break;
     case 'stopped':
       $('toy-status').textContent += ' | stopped';
       setBusy(false);
@@ -186,6 +199,12 @@ $('toy-run').addEventListener('click', () => {
   send({ kind: 'toy', toy: $<HTMLSelectElement>('toy').value as Toy, seed: num('toy-seed'), steps: num('toy-steps') }); // prettier-ignore
 });
 $('toy-stop').addEventListener('click', () => send({ kind: 'stop' }));
+$('bench-run').addEventListener('click', () => {
+  $('error').textContent = '';
+  $<HTMLTableElement>('bench').replaceChildren();
+  setBusy(true);
+  send({ kind: 'bench' });
+});
 
 $('draw').addEventListener('click', () => {
   $('error').textContent = '';

@@ -17,6 +17,7 @@ export type Request =
       classes: number | 'all';
       guidance: number;
     }
+  | { kind: 'bench' }
   | { kind: 'stop' };
 
 /** An RGB raster drawn by plots/ in the worker, shown on a canvas. */
@@ -53,5 +54,8 @@ export type Reply =
       seconds: number;
       msPerStep: number;
     }
+  /** One bench row on one backend: `value` in `unit` (higher is faster). */
+  | { kind: 'bench-row'; backend: string; row: string; value: number; unit: string }
+  | { kind: 'bench-done'; backend: string }
   | { kind: 'stopped' }
   | { kind: 'error'; message: string };

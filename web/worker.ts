@@ -2,7 +2,8 @@
 // It trains the first rungs (stages/toys/, the same model and recipe as stage:1d and stage:multimodal)
 // and draws images from the committed checkpoints (stages/mnist/draw.ts, as `sample` does), posting
 // progress, charts (drawn by plots/, as the terminal programs' PNGs are) and each sampler step.
-import { Rng, UNet } from '../core/index.ts';
+import { conv2d, matmul, noGrad, Rng, tidy, UNet } from '../core/index.ts';
+import benchConfig from '../stages/mnist/default.json' with { type: 'json' };
 import { parseSafetensors } from '../core/io/safetensors.ts';
 import { parseCheckpoint, restoreCheckpoint } from '../core/io/checkpoint.ts';
 import { backendChoices, useBackend } from '../core/kernels/select.ts';
@@ -153,7 +154,51 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
   post({ kind: 'digits-done', images, labels, classNames, channels, size, seconds, msPerStep: (1000 * seconds) / done }); // prettier-ignore
 }
 
+/** The median of runs of `fn` after a warm-up: at least `minRuns`, more while under `budgetMs`. */
+function medianMs(fn: () => unknown, minRuns = 3, budgetMs = 1500): number {
+  const t0 = performance.now();
+  fn();
+  const slow = performance.now() - t0 > budgetMs; // a software GPU: one timed run is all there is time for
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < (slow ? 1 : minRuns) || (performance.now() - start < budgetMs && times.length < 30)) {
+    const t = performance.now();
+    fn();
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+/**
+ * The bench's rows, as `npm run bench` has them, on every backend in turn (then back to the one chosen):
+ * matmul 256^3, a 3x3 convolution 32 -> 64 at 28x28 on 16 images, and the default config's UNet forward
+ * pass at batch 4 (random weights; as the sampler runs it, under tidy).
+ */
+async function bench(current: string): Promise<void> {
+  const rng = new Rng(0);
+  const [a, b] = [rng.randn([256, 256]), rng.randn([256, 256])];
+  const [x, w, bias] = [rng.randn([16, 32, 28, 28]), rng.randn([64, 32, 3, 3]), rng.randn([64])];
+  const cfg = validateConfig(benchConfig);
+  const net = new UNet(cfg.model_params, new Rng(0));
+  const images = rng.randn([4, 1, 28, 28]);
+  const t = [999, 700, 300, 10];
+  for (const backend of backendChoices().filter((b) => b !== 'auto')) {
+    const described = await useBackend(backend);
+    const row = (name: string, value: number, unit: string) => post({ kind: 'bench-row', backend: described, row: name, value, unit }); // prettier-ignore
+    row('matmul 256^3', (2 * 256 ** 3) / medianMs(() => noGrad(() => matmul(a, b))) / 1e6, 'GFLOP/s');
+    await pause();
+    const convFlops = 2 * 16 * 64 * 32 * 9 * 28 * 28;
+    row('conv3x3 32->64 @28x28, batch 16', convFlops / medianMs(() => noGrad(() => conv2d(x, w, bias, { padding: 1 }))) / 1e6, 'GFLOP/s'); // prettier-ignore
+    await pause();
+    row('UNet forward, default config, batch 4', 4000 / medianMs(() => tidy(() => net.forward(images, t))), 'images/s'); // prettier-ignore
+    await pause();
+    if (stopRequested) break;
+  }
+  post({ kind: 'bench-done', backend: await useBackend(current) });
+}
+
 let busy = false;
+let chosen = 'wasm';
 self.onmessage = async (e: MessageEvent<Request>) => {
   const req = e.data;
   if (req.kind === 'stop') {
@@ -164,8 +209,10 @@ self.onmessage = async (e: MessageEvent<Request>) => {
   busy = true;
   stopRequested = false;
   try {
-    if (req.kind === 'backend')
+    if (req.kind === 'backend') {
       post({ kind: 'backend', name: req.name, described: await useBackend(req.name) });
+      chosen = req.name;
+    } else if (req.kind === 'bench') await bench(chosen);
     else if (req.kind === 'toy') await trainToy(req.toy, req.seed, req.steps);
     else await drawDigits(req);
   } catch (err) {
