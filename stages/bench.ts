@@ -13,6 +13,7 @@
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, tidy, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
 import { parseFlags, runMain } from './lib/cli.ts';
+import { medianTime } from './lib/timing.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
@@ -21,24 +22,6 @@ import { GPU } from 'gpu.js';
 import { GpuKernels } from '../gpu/kernels.ts';
 
 type Row = { bench: string; backend: string; value: number; unit: string; runs: number; ms: number };
-
-/** Median milliseconds of `fn` over runs taken until `minRuns` and ~`budgetMs` (after one warm-up). */
-async function time(
-  fn: () => unknown,
-  minRuns: number,
-  budgetMs: number,
-): Promise<{ ms: number; runs: number }> {
-  await fn();
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < minRuns || (performance.now() - start < budgetMs && times.length < 50)) {
-    const t = performance.now();
-    await fn();
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)], runs: times.length };
-}
 
 runMain(async () => {
   const flags = parseFlags('bench', {
@@ -83,7 +66,7 @@ runMain(async () => {
         const b = rng.randn([n * n]).data as Float32Array;
         const c = new Float32Array(n * n);
         const args = { a, b, c, m: n, n, k: n, transA: false, transB: false, accumulate: false };
-        const t = await time(() => kernels.gemm(args), runs, budget);
+        const t = await medianTime(() => kernels.gemm(args), runs, budget);
         emit({ bench: `matmul ${n}^3`, backend, value: (2 * n ** 3) / t.ms / 1e6, unit: 'GFLOP/s', ...t });
       }
       await kernels.destroy();
@@ -96,7 +79,7 @@ runMain(async () => {
     for (const n of sizes) {
       const a = rng.randn([n, n]);
       const b = rng.randn([n, n]);
-      const t = await time(() => noGrad(() => matmul(a, b)), runs, budget);
+      const t = await medianTime(() => noGrad(() => matmul(a, b)), runs, budget);
       emit({ bench: `matmul ${n}^3`, backend, value: (2 * n ** 3) / t.ms / 1e6, unit: 'GFLOP/s', ...t });
     }
 
@@ -119,7 +102,7 @@ runMain(async () => {
         opt.step();
       };
       const bench = `unet train step b${batch}${rowSuffix(name)}`;
-      const r = await time(step, smoke ? 1 : 3, smoke ? 50 : 20000);
+      const r = await medianTime(step, smoke ? 1 : 3, smoke ? 50 : 20000);
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the same step with the batch split between threads, as stage:mnist trains by default
       const threads = defaultThreads(backend);
@@ -131,7 +114,7 @@ runMain(async () => {
           await parallel.lossAndGrad(x, draw);
           opt.step();
         };
-        const p = await time(split, smoke ? 1 : 3, smoke ? 50 : 20000);
+        const p = await medianTime(split, smoke ? 1 : 3, smoke ? 50 : 20000);
         parallel.close();
         setKernelThreads(null); // the kernel benches below get every core again
         const value = batch / (p.ms / 1000);
@@ -149,14 +132,18 @@ runMain(async () => {
         ];
     for (const [name, batch] of forwards) {
       const { net, x, t } = unetWork(name, batch, rng);
-      const r = await time(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
+      const r = await medianTime(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
       const bench = `unet forward b${batch}${rowSuffix(name)}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the batch split between one thread per core, as `sample` runs it
       const threads = defaultThreads(backend);
       if (threads > 1) {
         const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-        const p = await time(() => tidy(() => forward.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
+        const p = await medianTime(
+          () => tidy(() => forward.forward(x, t)),
+          smoke ? 1 : 3,
+          smoke ? 50 : 15000,
+        );
         forward.close();
         const value = batch / (p.ms / 1000);
         emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
@@ -169,7 +156,7 @@ runMain(async () => {
       const bias = rng.randn([cout]);
       const flops = 2 * b * cout * hw * hw * cin * 9;
       const name = `conv3x3 ${cin}->${cout} @${hw}x${hw} b${b}`;
-      const fwd = await time(() => noGrad(() => conv2d(x, w, bias, { padding: 1 })), runs, budget);
+      const fwd = await medianTime(() => noGrad(() => conv2d(x, w, bias, { padding: 1 })), runs, budget);
       emit({ bench: `${name} fwd`, backend, value: flops / fwd.ms / 1e6, unit: 'GFLOP/s', ...fwd });
       if (cin === convs[0].cin) {
         // backward alone: dX and dW are each a gemm the size of the forward one

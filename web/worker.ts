@@ -10,13 +10,13 @@ import { backendChoices, useBackend } from '../core/kernels/select.ts';
 import '../core/kernels/wasm/index.ts';
 import '../gpu/index.ts';
 import { noisedMixture } from '../core/diffusion/mixture.ts';
-import { SHAPE_CLASSES } from '../core/data/shapes.ts';
 import { modeStats, sampleMean, sampleStd } from '../core/stats.ts';
 import { levelHistograms, lossChart, type Canvas } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { histogramPanels, rings } from '../stages/lib/toy-plots.ts';
 import { validateConfig } from '../stages/lib/config.ts';
 import { drawImages, GUIDANCE, spreadLabels } from '../stages/mnist/draw.ts';
+import { medianTime } from '../stages/lib/timing.ts';
 import { Gauss1d } from '../stages/toys/gauss1d.ts';
 import { FourSpikes } from '../stages/toys/spikes.ts';
 import type { Picture, Reply, Request, Toy } from './protocol.ts';
@@ -70,17 +70,16 @@ async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
   const { sigmas } = model;
   const title = (i: number) =>
     i === 0 ? 'start: noise, std 1' : `step ${i}: sigma ${sigmas[i].toPrecision(2)}`;
+  // per toy: a picture of some levels (one, for the animation, or all, under `heading`), and the summary
+  let draw: (levels: number[], top: string) => Canvas;
+  let heading: string;
   let summary: Extract<Reply, { kind: 'toy-done' }>['summary'];
-  let levels: Canvas;
   if (model instanceof Gauss1d) {
     const history = model.sample(count);
     const exact = model.exact();
-    for (let i = 0; i < history.length; i++) {
-      const one = levelHistograms(histogramPanels([history[i]], [exact[i]], [title(i)]), `level ${i} of ${model.levels}`); // prettier-ignore
-      post({ kind: 'picture', id: 'level', picture: picture(one), caption: title(i) });
-      await new Promise((ok) => setTimeout(ok, LEVEL_MS));
-    }
-    levels = levelHistograms(histogramPanels(history, exact, history.map((_, i) => title(i))), 'Samples after each denoising step vs the exact noised density'); // prettier-ignore
+    draw = (ls, top) =>
+      levelHistograms(histogramPanels(ls.map((i) => history[i]), ls.map((i) => exact[i]), ls.map(title)), top); // prettier-ignore
+    heading = 'Samples after each denoising step vs the exact noised density';
     const x = history[model.levels];
     summary = { toy: '1d', mean: sampleMean(x), std: sampleStd(x) };
   } else {
@@ -91,11 +90,13 @@ async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
       y: h.data.filter((_, k) => k % 2 === 1),
       rings: rings(noisedMixture(model.data, 1, sigmas[i])),
     }));
-    for (let i = 0; i < panels.length; i++) {
-      post({ kind: 'picture', id: 'level', picture: picture(scatterLevels([panels[i]], `level ${i} of ${model.levels}`, { range: [-3, 3] })), caption: title(i) }); // prettier-ignore
-      await new Promise((ok) => setTimeout(ok, LEVEL_MS));
-    }
-    levels = scatterLevels(panels, 'Four spikes: samples after each denoising step vs the exact noised density', { range: [-3, 3] }); // prettier-ignore
+    draw = (ls, top) =>
+      scatterLevels(
+        ls.map((i) => panels[i]),
+        top,
+        { range: [-3, 3] },
+      );
+    heading = 'Four spikes: samples after each denoising step vs the exact noised density';
     const modes = modeStats(history[model.levels].data, 2, model.centres);
     summary = {
       toy: 'multimodal',
@@ -103,7 +104,12 @@ async function trainToy(toy: Toy, seed: number, steps: number): Promise<void> {
       stds: modes.map((m) => Math.max(...m.std)),
     };
   }
-  post({ kind: 'picture', id: 'levels', picture: picture(levels), caption: 'every level' });
+  const all = [...Array(model.levels + 1).keys()];
+  for (const i of all) {
+    post({ kind: 'picture', id: 'level', picture: picture(draw([i], `level ${i} of ${model.levels}`)), caption: title(i) }); // prettier-ignore
+    await new Promise((ok) => setTimeout(ok, LEVEL_MS));
+  }
+  post({ kind: 'picture', id: 'levels', picture: picture(draw(all, heading)), caption: 'every level' });
   post({ kind: 'toy-done', summary, seconds: (performance.now() - started) / 1000, msPerStep });
 }
 
@@ -150,24 +156,14 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
     },
   });
   const seconds = (performance.now() - started) / 1000;
-  const classNames = classes === 0 ? null : cfg.dataset_params.name === 'shapes' ? SHAPE_CLASSES : [...Array(classes).keys()].map(String); // prettier-ignore
-  post({ kind: 'digits-done', images, labels, classNames, channels, size, seconds, msPerStep: (1000 * seconds) / done }); // prettier-ignore
+  post({ kind: 'digits-done', images, labels, channels, size, seconds, msPerStep: (1000 * seconds) / done }); // prettier-ignore
 }
 
-/** The median of runs of `fn` after a warm-up: at least `minRuns`, more while under `budgetMs`. */
-function medianMs(fn: () => unknown, minRuns = 3, budgetMs = 1500): number {
-  const t0 = performance.now();
-  fn();
-  const slow = performance.now() - t0 > budgetMs; // a software GPU: one timed run is all there is time for
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < (slow ? 1 : minRuns) || (performance.now() - start < budgetMs && times.length < 30)) {
-    const t = performance.now();
-    fn();
-    times.push(performance.now() - t);
-  }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
-}
+/**
+ * Milliseconds of `fn`, the median of the runs that fit in 1.5 s after a warm-up (at least one: on a
+ * software GPU one run of the UNet takes seconds).
+ */
+const medianMs = async (fn: () => unknown) => (await medianTime(fn, 1, 1500, 30)).ms;
 
 /**
  * The bench's rows, as `npm run bench` has them, on every backend in turn (then back to the one chosen):
@@ -185,12 +181,12 @@ async function bench(current: string): Promise<void> {
   for (const backend of backendChoices().filter((b) => b !== 'auto')) {
     const described = await useBackend(backend);
     const row = (name: string, value: number, unit: string) => post({ kind: 'bench-row', backend: described, row: name, value, unit }); // prettier-ignore
-    row('matmul 256^3', (2 * 256 ** 3) / medianMs(() => noGrad(() => matmul(a, b))) / 1e6, 'GFLOP/s');
+    row('matmul 256^3', (2 * 256 ** 3) / (await medianMs(() => noGrad(() => matmul(a, b)))) / 1e6, 'GFLOP/s'); // prettier-ignore
     await pause();
     const convFlops = 2 * 16 * 64 * 32 * 9 * 28 * 28;
-    row('conv3x3 32->64 @28x28, batch 16', convFlops / medianMs(() => noGrad(() => conv2d(x, w, bias, { padding: 1 }))) / 1e6, 'GFLOP/s'); // prettier-ignore
+    row('conv3x3 32->64 @28x28, batch 16', convFlops / (await medianMs(() => noGrad(() => conv2d(x, w, bias, { padding: 1 })))) / 1e6, 'GFLOP/s'); // prettier-ignore
     await pause();
-    row('UNet forward, default config, batch 4', 4000 / medianMs(() => tidy(() => net.forward(images, t))), 'images/s'); // prettier-ignore
+    row('UNet forward, default config, batch 4', 4000 / (await medianMs(() => tidy(() => net.forward(images, t)))), 'images/s'); // prettier-ignore
     await pause();
     if (stopRequested) break;
   }
