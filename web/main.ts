@@ -67,11 +67,8 @@ function showGrid(
 const eta = (done: number, total: number, ms: number) => `${((total - done) * ms / 1000).toFixed(1)} s left`; // prettier-ignore
 
 let digitsBatch = { xt: new Float32Array(0), x0: new Float32Array(0) };
-let drawing: Extract<Request, { kind: 'digits' }> | null = null;
-
-function columnsFor(count: number, labels: boolean): number {
-  return labels && $<HTMLSelectElement>('classes').value === 'all' ? Math.ceil(count / 10) : Math.ceil(Math.sqrt(count)); // prettier-ignore
-}
+/** The images being drawn, and the grid's columns: a row per class when every class is asked. */
+let drawing: { request: Extract<Request, { kind: 'digits' }>; columns: number } | null = null;
 
 function setBusy(busy: boolean): void {
   for (const id of ['toy-run', 'draw', 'backend', 'bench-run']) $<HTMLButtonElement>(id).disabled = busy;
@@ -131,13 +128,13 @@ worker.onmessage = (e: MessageEvent<Reply>) => {
     }
     case 'digits-step': {
       if (!drawing) break;
+      const { count } = drawing.request;
       const per = r.channels * r.size * r.size;
-      if (digitsBatch.xt.length !== drawing.count * per) digitsBatch = { xt: new Float32Array(drawing.count * per), x0: new Float32Array(drawing.count * per) }; // prettier-ignore
+      if (digitsBatch.xt.length !== count * per) digitsBatch = { xt: new Float32Array(count * per), x0: new Float32Array(count * per) }; // prettier-ignore
       digitsBatch.xt.set(r.xt, r.start * per);
       digitsBatch.x0.set(r.x0, r.start * per);
-      const cols = columnsFor(drawing.count, drawing.classes === 'all' && hasClasses());
-      showGrid($<HTMLCanvasElement>('xt'), digitsBatch.xt, drawing.count, r.channels, r.size, cols);
-      showGrid($<HTMLCanvasElement>('x0'), digitsBatch.x0, drawing.count, r.channels, r.size, cols);
+      showGrid($<HTMLCanvasElement>('xt'), digitsBatch.xt, count, r.channels, r.size, drawing.columns);
+      showGrid($<HTMLCanvasElement>('x0'), digitsBatch.x0, count, r.channels, r.size, drawing.columns);
       break;
     }
     case 'digits-done': {
@@ -175,10 +172,11 @@ worker.onerror = (e) => {
   $('error').textContent = `the worker failed: ${e.message}`;
 };
 
-const hasClasses = () => (checkpoints.find((c) => c.file === $<HTMLSelectElement>('ckpt').value)?.classes ?? null) !== null; // prettier-ignore
+/** The checkpoint chosen in the menu. */
+const chosenCheckpoint = () => checkpoints.find((c) => c.file === $<HTMLSelectElement>('ckpt').value);
 
 function fillClasses(): void {
-  const entry = checkpoints.find((c) => c.file === $<HTMLSelectElement>('ckpt').value);
+  const entry = chosenCheckpoint();
   const select = $<HTMLSelectElement>('classes');
   select.length = 1;
   for (const [i, name] of (entry?.classes ?? []).entries()) select.add(new Option(name, String(i)));
@@ -209,18 +207,23 @@ $('bench-run').addEventListener('click', () => {
 $('draw').addEventListener('click', () => {
   $('error').textContent = '';
   const classes = $<HTMLSelectElement>('classes').value;
-  drawing = {
-    kind: 'digits',
+  const request = {
+    kind: 'digits' as const,
     checkpoint: $<HTMLSelectElement>('ckpt').value,
     sampler: $<HTMLSelectElement>('sampler').value as 'ddim',
     steps: num('steps'),
     count: num('count'),
     seed: num('seed'),
-    classes: classes === 'all' ? 'all' : Number(classes),
+    classes: classes === 'all' ? ('all' as const) : Number(classes),
     guidance: num('guidance'),
   };
+  const kinds = chosenCheckpoint()?.classes?.length ?? 0;
+  const columns = Math.ceil(
+    kinds > 0 && classes === 'all' ? request.count / kinds : Math.sqrt(request.count),
+  );
+  drawing = { request, columns };
   setBusy(true);
-  send(drawing);
+  send(request);
 });
 $('ckpt').addEventListener('change', fillClasses);
 

@@ -48,7 +48,6 @@ export type Reply =
       kind: 'digits-done';
       images: Float32Array;
       labels: number[] | null;
-      classNames: readonly string[] | null;
       channels: number;
       size: number;
       seconds: number;
