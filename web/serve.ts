@@ -27,8 +27,11 @@ const HEADERS = {
   'cache-control': 'no-cache',
 };
 
-/** The file under `root` that a request path names, or null (outside root, not a file, or malformed). */
-export function fileFor(root: string, urlPath: string): string | null {
+/**
+ * The file under `root` that a request path names, with its size, or null (outside root, not a file, or
+ * malformed).
+ */
+export function fileFor(root: string, urlPath: string): { path: string; size: number } | null {
   let path: string;
   try {
     path = decodeURIComponent(new URL(urlPath, 'http://x').pathname);
@@ -40,7 +43,8 @@ export function fileFor(root: string, urlPath: string): string | null {
   const file = resolve(base, `.${path.endsWith('/') ? `${path}index.html` : path}`);
   if (!file.startsWith(base + sep)) return null;
   try {
-    return statSync(file).isFile() ? file : null;
+    const stat = statSync(file);
+    return stat.isFile() ? { path: file, size: stat.size } : null;
   } catch {
     return null;
   }
@@ -49,16 +53,17 @@ export function fileFor(root: string, urlPath: string): string | null {
 /** A server for the folder `root` (GET and HEAD only). */
 export function pageServer(root: string): Server {
   return createServer((req, res) => {
-    const file = req.method === 'GET' || req.method === 'HEAD' ? fileFor(root, req.url ?? '/') : null;
+    const reading = req.method === 'GET' || req.method === 'HEAD';
+    const file = reading ? fileFor(root, req.url ?? '/') : null;
     if (!file) {
-      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 404 : 405, { ...HEADERS, 'content-type': 'text/plain' }); // prettier-ignore
-      res.end('not found\n');
+      res.writeHead(reading ? 404 : 405, { ...HEADERS, 'content-type': 'text/plain' });
+      res.end(reading ? 'not found\n' : 'method not allowed\n');
       return;
     }
-    const type = TYPES[extname(file)] ?? 'application/octet-stream';
-    res.writeHead(200, { ...HEADERS, 'content-type': type, 'content-length': statSync(file).size });
+    const type = TYPES[extname(file.path)] ?? 'application/octet-stream';
+    res.writeHead(200, { ...HEADERS, 'content-type': type, 'content-length': file.size });
     if (req.method === 'HEAD') res.end();
-    else createReadStream(file).pipe(res);
+    else createReadStream(file.path).pipe(res);
   });
 }
 

@@ -121,7 +121,7 @@ export function gridShape(n: number, labels: number[] | null, classNames?: reado
   return firstImages(n, side, side * side);
 }
 
-/** drawSamples (draw.ts) with a progress bar, unless quiet. */
+/** drawImages (draw.ts) with a progress bar, unless quiet. */
 export function drawSamples(ema: UNet, cfg: StageConfig, opts: DrawOptions & { quiet: boolean }) {
   let bar: Progress | null = null;
   return drawImages(ema, cfg, {

@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,13 +42,11 @@ test('the server answers only files of its folder, with the cross-origin isolati
     for (const path of refused) {
       // fetch would normalise '..' away: send the path as written
       const res = await new Promise<{ status: number; body: string }>((ok, fail) => {
-        import('node:http').then(({ get }) =>
-          get(`${url}${path}`, (r) => {
-            let body = '';
-            r.on('data', (c) => (body += c));
-            r.on('end', () => ok({ status: r.statusCode ?? 0, body }));
-          }).on('error', fail),
-        );
+        get(`${url}${path}`, (r) => {
+          let body = '';
+          r.on('data', (c) => (body += c));
+          r.on('end', () => ok({ status: r.statusCode ?? 0, body }));
+        }).on('error', fail);
       });
       assert.is(res.status, 404, `${path}: ${res.status}`);
       assert.not.match(res.body, /secret/);

@@ -50,14 +50,12 @@ function engine(...arrays: Storage[]): WasmEngine {
   if (!arrays.every((a) => a instanceof Float32Array)) {
     throw new Error('wasm kernels: float32 operands only (float64 runs on the ts backend)');
   }
-  instance ??= new WasmEngine(wasmThreads());
-  return instance;
+  return created();
 }
 
-/** Creates the engine now and waits until its worker threads run. */
-async function readyEngine(): Promise<void> {
+function created(): WasmEngine {
   instance ??= new WasmEngine(wasmThreads());
-  await instance.ready();
+  return instance;
 }
 
 registerBackend(
@@ -81,7 +79,7 @@ registerBackend(
     rank: 0,
     unavailable: wasmAvailable ? undefined : 'this JavaScript engine has no WebAssembly SIMD',
     activate: async () => {
-      if (!isNode) await readyEngine(); // a page's workers start only while this thread waits (threads.ts)
+      if (!isNode) await created().ready(); // a page's workers start only while this thread waits (threads.ts)
       return `wasm (${wasmThreads()} thread${wasmThreads() > 1 ? 's' : ''})`;
     },
     module: import.meta.url,
