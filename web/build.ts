@@ -43,7 +43,7 @@ export async function buildPage(outDir = 'web/dist'): Promise<string[]> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'checkpoints'), { recursive: true });
   await build({
-    entryPoints: { main: 'web/main.ts', worker: 'web/worker.ts' },
+    entryPoints: { main: 'web/main.ts', worker: 'web/worker.ts', 'forward-worker': 'web/forward-worker.ts' },
     outdir: outDir,
     bundle: true,
     format: 'esm',
@@ -61,7 +61,14 @@ export async function buildPage(outDir = 'web/dist'): Promise<string[]> {
     return { file: `checkpoints/${file}`, label, classes };
   });
   writeFileSync(join(outDir, 'checkpoints.json'), JSON.stringify(list, null, 1));
-  return ['index.html', 'main.js', 'worker.js', 'checkpoints.json', ...list.map((c) => c.file)];
+  return [
+    'index.html',
+    'main.js',
+    'worker.js',
+    'forward-worker.js',
+    'checkpoints.json',
+    ...list.map((c) => c.file),
+  ];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

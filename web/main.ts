@@ -9,8 +9,8 @@ const num = (id: string) => Number($<HTMLInputElement>(id).value);
 const worker = new Worker('worker.js', { type: 'module' });
 const send = (req: Request) => worker.postMessage(req);
 
-/** What the tests read back (tests/unit/web.test.ts): the last results, as plain data. */
-const results: { toy?: Extract<Reply, { kind: 'toy-done' }>; digits?: { images: number[]; labels: number[] | null; seconds: number; backend: string } } = {}; // prettier-ignore
+/** What the tests read back (tests/stages/web.test.ts): the last results, as plain data. */
+const results: { toy?: Extract<Reply, { kind: 'toy-done' }>; digits?: { images: number[]; labels: number[] | null; seconds: number; backend: string; where?: string } } = {}; // prettier-ignore
 (globalThis as unknown as { pageResults: typeof results }).pageResults = results;
 
 let backend = '';
@@ -138,8 +138,8 @@ worker.onmessage = (e: MessageEvent<Reply>) => {
       break;
     }
     case 'digits-done': {
-      results.digits = { images: Array.from(r.images), labels: r.labels, seconds: r.seconds, backend };
-      $('digits-status').textContent = `${r.images.length / (r.channels * r.size * r.size)} images in ${r.seconds.toFixed(2)} s (${r.msPerStep.toFixed(0)} ms per sampler step) on ${backend}`; // prettier-ignore
+      results.digits = { images: Array.from(r.images), labels: r.labels, seconds: r.seconds, backend, where: r.where }; // prettier-ignore
+      $('digits-status').textContent = `${r.images.length / (r.channels * r.size * r.size)} images in ${r.seconds.toFixed(2)} s (${r.msPerStep.toFixed(0)} ms per sampler step) on ${backend}${r.where ? `; ${r.where}` : ''}`; // prettier-ignore
       drawing = null;
       setBusy(false);
       break;

@@ -52,6 +52,8 @@ export type Reply =
       size: number;
       seconds: number;
       msPerStep: number;
+      /** How the batches were split between threads, when they were. */
+      where?: string;
     }
   /** One bench row on one backend: `value` in `unit` (higher is faster). */
   | { kind: 'bench-row'; backend: string; row: string; value: number; unit: string }

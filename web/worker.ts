@@ -7,6 +7,9 @@ import benchConfig from '../stages/mnist/default.json' with { type: 'json' };
 import { parseSafetensors } from '../core/io/safetensors.ts';
 import { parseCheckpoint, restoreCheckpoint } from '../core/io/checkpoint.ts';
 import { backendChoices, useBackend } from '../core/kernels/select.ts';
+import { sharedMemory } from '../core/env.ts';
+import { defaultThreads } from '../core/parallel/data-parallel.ts';
+import { ParallelForward } from '../core/parallel/parallel-forward.ts';
 import '../core/kernels/wasm/index.ts';
 import '../gpu/index.ts';
 import { noisedMixture } from '../core/diffusion/mixture.ts';
@@ -15,7 +18,7 @@ import { levelHistograms, lossChart, type Canvas } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { histogramPanels, rings } from '../stages/lib/toy-plots.ts';
 import { validateConfig } from '../stages/lib/config.ts';
-import { drawImages, GUIDANCE, spreadLabels } from '../stages/mnist/draw.ts';
+import { BATCH, drawImages, GUIDANCE, spreadLabels } from '../stages/mnist/draw.ts';
 import { medianTime } from '../stages/lib/timing.ts';
 import { Gauss1d } from '../stages/toys/gauss1d.ts';
 import { FourSpikes } from '../stages/toys/spikes.ts';
@@ -130,33 +133,40 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
     else if (all.includes(req.classes)) labels = Array<number>(req.count).fill(req.classes);
     else throw new Error(`class ${req.classes} is not one of this checkpoint's 0..${classes - 1}`);
   }
+  // as `sample` does: each batch split between this thread and a worker holding a copy of the weights
+  // (core/parallel/parallel-forward.ts), where threads share memory; the same numbers as on one thread
+  const threads = sharedMemory() && chosen !== 'auto' ? defaultThreads(chosen) : 1;
   const started = performance.now();
+  const forward = threads > 1 ? await ParallelForward.start(ema, { threads, backend: chosen, maxBatch: 2 * BATCH }) : undefined; // prettier-ignore
   let done = 0;
-  const { images } = drawImages(ema, cfg, {
-    sampler: req.sampler,
-    steps: req.steps,
-    count: req.count,
-    seed: req.seed,
-    labels: labels ?? undefined,
-    guidance: labels ? req.guidance : 1,
-    interval: GUIDANCE.interval, // where guidance applies: as `sample` does by default
-    onStep: (view) => {
-      done++;
-      const xt = view.xt();
-      const x0 = view.x0();
-      post({ kind: 'digits-step', step: view.step, steps: view.steps, start: view.start, channels, size, xt, x0 }, [xt.buffer, x0.buffer]); // prettier-ignore
-      const msPerStep = (performance.now() - started) / done;
-      post({
-        kind: 'progress',
-        task: `sample ${req.sampler}`,
-        done: view.step + 1,
-        total: view.steps,
-        msPerStep,
-      });
-    },
-  });
-  const seconds = (performance.now() - started) / 1000;
-  post({ kind: 'digits-done', images, labels, channels, size, seconds, msPerStep: (1000 * seconds) / done }); // prettier-ignore
+  try {
+    const { images } = drawImages(ema, cfg, {
+      sampler: req.sampler,
+      steps: req.steps,
+      count: req.count,
+      seed: req.seed,
+      labels: labels ?? undefined,
+      guidance: labels ? req.guidance : 1,
+      interval: GUIDANCE.interval, // where guidance applies: as `sample` does by default
+      forward,
+      onStep: (view) => {
+        done++;
+        const xt = view.xt();
+        const x0 = view.x0();
+        post({ kind: 'digits-step', step: view.step, steps: view.steps, start: view.start, channels, size, xt, x0 }, [xt.buffer, x0.buffer]); // prettier-ignore
+        const msPerStep = (performance.now() - started) / done;
+        post({ kind: 'progress', task: `sample ${req.sampler}`, done: view.step + 1, total: view.steps, msPerStep }); // prettier-ignore
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const where = forward?.description.replace(/^.*; /, '');
+    post({ kind: 'digits-done', images, labels, channels, size, seconds, msPerStep: (1000 * seconds) / done, where }); // prettier-ignore
+  } finally {
+    if (forward) {
+      forward.close();
+      await useBackend(chosen); // its own threads again, for what comes next (ParallelForward.close)
+    }
+  }
 }
 
 /**

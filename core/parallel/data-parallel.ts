@@ -10,8 +10,8 @@
 //
 // Weights and gradients travel through shared memory: before a step this thread writes the weights into
 // one shared array, each worker copies them in, runs its share, and leaves its gradient in its own slot.
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { cpuCount, envVar } from '../env.ts';
 import { imageNet } from '../diffusion/image.ts';
 import { sliceDraw, type ImageNet, type ImageObjective, type NoiseDraw } from '../diffusion/objectives.ts';
 import { backendModules, setKernelThreads, sharedDevice, useBackend } from '../kernels/select.ts';
@@ -19,10 +19,11 @@ import { slice } from '../ops/shape.ts';
 import type { UNet } from '../nn/unet.ts';
 import { Tensor } from '../tensor.ts';
 import { copyOut, type GradRequest, type GradReply, type WorkerSetup } from './protocol.ts';
+import { ready, spawnWorker } from './spawn.ts';
 
 /** The default: one thread per core (at most 4), or 1 on a backend whose device is shared (gpu). */
 export function defaultThreads(backend: string): number {
-  return sharedDevice(backend) ? 1 : Math.min(4, availableParallelism());
+  return sharedDevice(backend) ? 1 : Math.min(4, cpuCount());
 }
 
 /**
@@ -30,8 +31,8 @@ export function defaultThreads(backend: string): number {
  * (unless DIFFUSION_THREADS says otherwise), and activates `backend` on this one; returns its description.
  */
 export async function shareCores(threads: number, backend: string) {
-  const kernelThreads = Math.max(1, Math.floor(availableParallelism() / threads));
-  if (threads > 1 && !process.env.DIFFUSION_THREADS) setKernelThreads(kernelThreads);
+  const kernelThreads = Math.max(1, Math.floor(cpuCount() / threads));
+  if (threads > 1 && !envVar('DIFFUSION_THREADS')) setKernelThreads(kernelThreads);
   return { kernelThreads, backend: await useBackend(backend) };
 }
 
@@ -202,29 +203,4 @@ function toRequest({ x0, draw }: { x0: Tensor; draw: NoiseDraw }): GradRequest {
     noise: owning(draw.noise.data as Float32Array),
     labels: draw.labels,
   };
-}
-
-/** A worker thread running `name`.ts of this folder, through tsx's loader when the sources are TypeScript. */
-export function spawnWorker(setup: unknown, name = 'grad-worker'): Worker {
-  const url = new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  const load = `import(${JSON.stringify(url.href)})`;
-  const source = url.pathname.endsWith('.ts')
-    ? `import('tsx/esm/api').then(({ register }) => { register(); return ${load}; })`
-    : load;
-  const worker = new Worker(source, { eval: true, workerData: setup });
-  worker.unref(); // a finished or interrupted program must not wait for its workers
-  return worker;
-}
-
-export function ready(worker: Worker): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: GradReply) => {
-      worker.off('error', onError);
-      if ('error' in m) reject(new Error(`data-parallel worker failed to start: ${m.error}`));
-      else resolve();
-    };
-    const onError = (e: Error) => reject(new Error(`data-parallel worker failed to start: ${e.message}`));
-    worker.once('message', onMessage);
-    worker.once('error', onError);
-  });
 }

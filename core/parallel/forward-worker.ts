@@ -1,25 +1,24 @@
 // A worker of parallel-forward.ts: builds its copy of the model from the weights it was given, then
 // serves forward passes synchronously. It blocks on its control word (Atomics.wait) until the calling
 // thread posts a share of a batch, runs it without autograd, writes the output and signals back.
-import { workerData, parentPort } from 'node:worker_threads';
+// The same file runs as a Node worker thread and, bundled, as a page's Web Worker (spawn.ts).
 import { Rng } from '../random.ts';
 import { tidy, Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
 import { copyIn, startWorkerBackend } from './protocol.ts';
 import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
+import { workerSide } from './spawn.ts';
 
-const port = parentPort;
-if (!port) throw new Error('forward-worker.ts runs as a worker thread of core/parallel/parallel-forward.ts');
-const setup = workerData as ForwardSetup;
+const { setup, post } = await workerSide<ForwardSetup>('forward-worker.ts');
 
 let model: UNet | null = null;
 try {
   await startWorkerBackend(setup);
   model = new UNet(setup.model, new Rng(0));
   copyIn(new Float32Array(setup.weights), model.parameters());
-  port.postMessage({ ready: true });
+  post({ ready: true });
 } catch (e) {
-  port.postMessage({ error: (e as Error).message });
+  post({ error: (e as Error).message });
 }
 
 if (model) {

@@ -7,14 +7,14 @@
 // the time embedding are per image; each gemm output is one dot product whose order does not depend on
 // the other columns), so on the wasm and ts backends the split batch gives the unsplit one's numbers
 // bit for bit.
-import type { Worker } from 'node:worker_threads';
 import { backendModules, setKernelThreads } from '../kernels/select.ts';
 import type { UNet } from '../nn/unet.ts';
 import { concat, slice } from '../ops/shape.ts';
 import { noGrad, Tensor } from '../tensor.ts';
-import { ready, shareCores, shares, spawnWorker } from './data-parallel.ts';
+import { shareCores, shares } from './data-parallel.ts';
 import { CTRL, ForwardChannel, type ForwardSetup } from './forward-channel.ts';
 import { copyOut } from './protocol.ts';
+import { startThread, type Thread } from './spawn.ts';
 
 type ForwardOptions = { fractionalTime?: boolean; labels?: ArrayLike<number> };
 
@@ -24,7 +24,7 @@ export class ParallelForward {
 
   private constructor(
     private readonly model: UNet,
-    private readonly workers: Worker[],
+    private readonly workers: Thread[],
     private readonly channels: ForwardChannel[],
     /** What runs where, for the log. */
     readonly description: string,
@@ -46,19 +46,21 @@ export class ParallelForward {
     copyOut(model.parameters(), weights);
     const capacity = shares(opts.maxBatch, threads)[0];
     const buffers = Array.from({ length: threads - 1 }, () => ForwardChannel.allocate(capacity, c * s * s));
-    const workers = buffers.map((channel) => {
-      const setup: ForwardSetup = {
-        ...{ model: model.config, backend: opts.backend, backendModules: backendModules() },
-        ...{ kernelThreads, weights, channel },
-      };
-      return spawnWorker(setup, 'forward-worker');
-    });
-    try {
-      await Promise.all(workers.map(ready));
-    } catch (e) {
+    const started = await Promise.allSettled(
+      buffers.map((channel) => {
+        const setup: ForwardSetup = {
+          ...{ model: model.config, backend: opts.backend, backendModules: backendModules() },
+          ...{ kernelThreads, weights, channel },
+        };
+        return startThread(setup, 'forward-worker');
+      }),
+    );
+    const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) {
       for (const w of workers) void w.terminate();
       setKernelThreads(null);
-      throw e;
+      throw failed.reason;
     }
     const where = threads === 1 ? '1 thread' : `${threads} threads, the batch split between them`;
     const channels = buffers.map((b) => new ForwardChannel(b));
@@ -111,7 +113,10 @@ export class ParallelForward {
     return concat(parts, 0);
   }
 
-  /** Stops the workers and gives this thread's kernels every core again. */
+  /**
+   * Stops the workers and gives this thread's kernels every core again. In a page, activate the backend
+   * again (useBackend) before the next kernel call: its new threads start only while this one waits.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -2,6 +2,7 @@
 import type { UNetConfig } from '../nn/unet-config.ts';
 import type { ObjectiveSpec } from '../diffusion/objectives.ts';
 import type { Tensor } from '../tensor.ts';
+import { envVar, isNode } from '../env.ts';
 import { setKernelThreads, useBackend } from '../kernels/select.ts';
 
 /** workerData: the model to build, the backend to run it on, and the shared weight and gradient arrays. */
@@ -39,8 +40,9 @@ export async function startWorkerBackend(setup: {
   kernelThreads: number;
   backend: string;
 }): Promise<string> {
-  for (const url of setup.backendModules) await import(url);
-  if (!process.env.DIFFUSION_THREADS) setKernelThreads(setup.kernelThreads);
+  // a page's worker bundle imports its backends itself (web/forward-worker.ts)
+  if (isNode) for (const url of setup.backendModules) await import(url);
+  if (!envVar('DIFFUSION_THREADS')) setKernelThreads(setup.kernelThreads);
   return useBackend(setup.backend);
 }
 
