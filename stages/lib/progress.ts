@@ -12,7 +12,7 @@ function formatSeconds(s: number): string {
 
 export class Progress {
   private done = 0;
-  private readonly start = performance.now();
+  private readonly start: number;
   private lastDraw = 0;
   private lastDecile = -1;
   private lastStatus = '';
@@ -23,8 +23,15 @@ export class Progress {
   constructor(
     readonly total: number,
     readonly label: string,
-    private readonly opts: { quiet?: boolean; unit?: string; stream?: NodeJS.WriteStream } = {},
+    private readonly opts: {
+      quiet?: boolean;
+      unit?: string;
+      stream?: NodeJS.WriteStream;
+      /** When the work began (performance.now()), if before the bar was made. */
+      since?: number;
+    } = {},
   ) {
+    this.start = opts.since ?? performance.now();
     this.tty = Boolean((opts.stream ?? process.stderr).isTTY);
   }
 

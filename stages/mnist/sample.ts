@@ -124,12 +124,15 @@ export function gridShape(n: number, labels: number[] | null, classNames?: reado
 /** drawImages (draw.ts) with a progress bar, unless quiet. */
 export function drawSamples(ema: UNet, cfg: StageConfig, opts: DrawOptions & { quiet: boolean }) {
   let bar: Progress | null = null;
+  // the bar is made at the first step, when the step count is known; its clock counts that step too
+  const since = performance.now();
   return drawImages(ema, cfg, {
     ...opts,
     onStep: (view) => {
       bar ??= new Progress(Math.ceil(opts.count / BATCH) * view.steps, `sample ${opts.sampler}`, {
         quiet: opts.quiet,
         unit: 'step',
+        since,
       });
       bar.tick(1);
     },
