@@ -146,11 +146,22 @@ export const sin = unary('sin', Math.sin, (x) => Math.cos(x));
 export const cos = unary('cos', Math.cos, (x) => -Math.sin(x));
 export const tanh = unary('tanh', Math.tanh, (_x, y) => 1 - y * y);
 export const sigmoid = unary('sigmoid', sigmoidOf, (_x, y) => y * (1 - y));
-export const relu = unary(
-  'relu',
-  (x) => (x > 0 ? x : 0),
-  (x) => (x > 0 ? 1 : 0),
-);
+/**
+ * ReLU, max(x, 0), written out rather than through unary(): every closure unary() makes shares one call
+ * site for f, which therefore sees every unary op and cannot be inlined; the MLPs call ReLU on every
+ * hidden activation, forward and backward.
+ */
+export function relu(a: Tensor): Tensor {
+  const n = a.size;
+  const x = a.data;
+  const out = allocate(a.dtype, n);
+  for (let i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0;
+  return opResult('relu', out, a.shape, [a], (g) => {
+    const ga = allocate(a.dtype, n);
+    for (let i = 0; i < n; i++) ga[i] = x[i] > 0 ? g[i] : 0;
+    a.accumulateGrad(ga, true);
+  });
+}
 /** SiLU (swish), x * sigmoid(x): a registry kernel, because every ResNet block calls it twice. */
 export function silu(a: Tensor): Tensor {
   const f64 = a.dtype === 'float64';
