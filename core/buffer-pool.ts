@@ -3,8 +3,9 @@
 // work that fills it: the operating system maps and zeroes every page on first touch, and a browser's
 // allocator returns large blocks to the system as soon as they are collected, so each step pays again.
 // Inside a scope (tensor.ts's tidy, TensorFlow.js's name for it) allocations draw on a pool keyed by
-// length; when the scope ends, the buffers it allocated go back to the pool, except those the caller
-// keeps. Outside any scope nothing changes.
+// length, and small arrays are cut from slabs that earlier scopes released; when the scope ends, the
+// buffers and slabs it allocated go back to the pool, except those the caller keeps. Outside any scope
+// large arrays are fresh and small ones are cut from fresh slabs.
 
 /** Buffers shorter than this are left to the garbage collector (pooling them would save nothing). */
 const MIN_POOLED = 1 << 14;
@@ -13,8 +14,18 @@ const MAX_POOL_BYTES = 1 << 30;
 
 const free = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
-/** The buffers allocated in each open scope, innermost last. */
-const scopes: Float32Array[][] = [];
+
+/** What one open scope has allocated: pooled buffers, and the slabs its small arrays were cut from. */
+type Scope = {
+  buffers: Float32Array[];
+  slabs: ArrayBuffer[];
+  /** The slab being cut, how far, and whether it was used before (so its arrays need zeroing). */
+  slab: ArrayBuffer | null;
+  top: number;
+  reused: boolean;
+};
+/** The open scopes, innermost last. */
+const scopes: Scope[] = [];
 
 /** A zeroed buffer of n floats from the pool inside a scope, or null (allocate a fresh one). */
 export function takeBuffer(n: number): Float32Array | null {
@@ -23,24 +34,25 @@ export function takeBuffer(n: number): Float32Array | null {
   const reused = free.get(n)?.pop();
   if (reused) pooledBytes -= 4 * n;
   const buffer = reused ? reused.fill(0) : new Float32Array(n);
-  scope.push(buffer);
+  scope.buffers.push(buffer);
   return buffer;
 }
 
 export function openScope(): void {
-  scopes.push([]);
+  scopes.push({ buffers: [], slabs: [], slab: null, top: SLAB, reused: false });
 }
 
 /**
- * Ends the innermost scope: its buffers return to the pool, except those whose memory `keep` holds,
- * which pass to the enclosing scope (if any) to be released when it ends.
+ * Ends the innermost scope: its buffers and slabs return to the pool, except those whose memory `keep`
+ * holds, which pass to the enclosing scope (if any) to be released when it ends.
  */
 export function closeScope(keep: ReadonlySet<ArrayBufferLike>): void {
-  const scope = scopes.pop() ?? [];
+  const scope = scopes.pop();
+  if (!scope) return;
   const outer = scopes[scopes.length - 1];
-  for (const buffer of scope) {
+  for (const buffer of scope.buffers) {
     if (keep.has(buffer.buffer)) {
-      outer?.push(buffer);
+      outer?.buffers.push(buffer);
     } else if (pooledBytes + 4 * buffer.length <= MAX_POOL_BYTES) {
       let list = free.get(buffer.length);
       if (!list) free.set(buffer.length, (list = []));
@@ -48,32 +60,59 @@ export function closeScope(keep: ReadonlySet<ArrayBufferLike>): void {
       pooledBytes += 4 * buffer.length;
     }
   }
+  for (const slab of scope.slabs) {
+    if (keep.has(slab)) outer?.slabs.push(slab);
+    else if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+  }
 }
 
 /** Arrays up to this many floats are cut from a slab. */
 const MAX_SMALL = 1 << 12;
-/** Floats per slab (1 MiB). A slab is collected once no array cut from it is alive. */
+/** Floats per slab (1 MiB). */
 const SLAB = 1 << 18;
+/** Slabs kept for reuse by the next scopes. */
+const MAX_FREE_SLABS = 64;
+const freeSlabs: ArrayBuffer[] = [];
+/** Outside any scope: the slab being cut. A slab is collected once no array cut from it is alive. */
 let slab = new ArrayBuffer(0);
 let slabTop = SLAB;
 
 /**
- * A zeroed float32 array of n <= MAX_SMALL floats cut from the current slab (fresh memory, never reused,
- * hence zero), or null for a larger one. Its `buffer` is the slab: never transfer it to another thread.
+ * A zeroed float32 array of n <= MAX_SMALL floats cut from a slab, or null for a larger one. Its
+ * `buffer` is the slab: never transfer it to another thread.
+ *
+ * Outside a scope the slab is fresh memory, never reused. Inside one, it comes from the slabs earlier
+ * scopes released, zeroed again: a browser hands out fresh ArrayBuffer memory far more slowly than it
+ * reuses memory it has touched (docs/web.md), and a training step of a toy makes dozens of small arrays.
  */
 export function smallArray(n: number): Float32Array | null {
   if (n > MAX_SMALL || n === 0) return null;
+  const scope = scopes[scopes.length - 1];
+  if (scope) {
+    if (scope.slab === null || scope.top + n > SLAB) {
+      const reused = freeSlabs.pop();
+      scope.slab = reused ?? new ArrayBuffer(4 * SLAB);
+      scope.reused = reused !== undefined;
+      scope.slabs.push(scope.slab);
+      scope.top = 0;
+    }
+    const array = new Float32Array(scope.slab, 4 * scope.top, n);
+    if (scope.reused) array.fill(0); // only what is cut: a step uses a small part of a slab
+    scope.top += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
+    return array;
+  }
   if (slabTop + n > SLAB) {
     slab = new ArrayBuffer(4 * SLAB);
     slabTop = 0;
   }
   const array = new Float32Array(slab, 4 * slabTop, n);
-  slabTop += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
+  slabTop += (n + 3) & ~3;
   return array;
 }
 
-/** Drops every pooled buffer (the memory goes back to the garbage collector). */
+/** Drops every pooled buffer and slab (the memory goes back to the garbage collector). */
 export function clearPool(): void {
   free.clear();
   pooledBytes = 0;
+  freeSlabs.length = 0;
 }

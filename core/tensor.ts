@@ -64,6 +64,22 @@ export function tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
   }
 }
 
+/**
+ * One training step whose every array goes back to the pool when it returns, as tidy's do, but with
+ * gradients on. Nothing the step makes may outlive it: it returns a number (the loss), and the
+ * gradients of `params` are cleared when it ends, once the optimiser has used them. The parameters and
+ * the optimiser's state, made before the step, are updated in place and stay.
+ */
+export function stepScope(params: readonly Tensor[], fn: () => number): number {
+  openScope();
+  try {
+    return fn();
+  } finally {
+    for (const p of params) p.grad = null;
+    closeScope(new Set());
+  }
+}
+
 export function isGradEnabled(): boolean {
   return gradEnabled;
 }

@@ -2,7 +2,7 @@
 // the same toy live: data y ~ N(1, 0.01^2), ten EDM noise levels, a small MLP D(x, sigma) that removes
 // one level's worth of noise, and a sampler that applies D once per level from pure noise.
 import { Adam, add, column, concat, cosineLr, div, edmSigmas, full, levelTarget, log } from '../../core/index.ts'; // prettier-ignore
-import { mlp, Module, mseLoss, mul, noGrad, sqrt, square, sub } from '../../core/index.ts';
+import { mlp, Module, mseLoss, mul, noGrad, sqrt, square, stepScope, sub } from '../../core/index.ts';
 import type { Rng, Sequential, Tensor } from '../../core/index.ts';
 import type { Mixture1d } from '../../core/stats.ts';
 
@@ -56,19 +56,23 @@ export class Gauss1d {
   trainStep(step: number, steps: number): number {
     const { rng, sigmas, batch } = this;
     this.optimizer.lr = cosineLr(this.lr, step, steps); // a decaying rate lets the last steps settle precisely
-    const level = Array.from({ length: batch }, () => rng.int(0, this.levels)); // a random level per sample
-    const sigma = column(level.map((i) => sigmas[i]));
-    const sigmaNext = column(level.map((i) => sigmas[i + 1]));
-    const y = rng.randn([batch, 1], { mean: this.muData, std: this.sigmaData });
-    const n = mul(rng.randn([batch, 1]), sigma);
-    const target = levelTarget(n, sigma, sigmaNext);
-    // Dividing prediction and target by sigma weighs every level alike; otherwise the errors at
-    // sigma = 1 would drown those at sigma = 0.001, where the final spread is decided.
-    const loss = mseLoss(div(this.denoiser.forward(add(y, n), sigma), sigma), div(target, sigma));
-    this.optimizer.zeroGrad();
-    loss.backward();
-    this.optimizer.step();
-    return loss.item();
+    // every array the step makes goes back to the pool when it ends (core/buffer-pool.ts): a browser
+    // hands out fresh memory slowly, and each step makes dozens of small arrays
+    return stepScope(this.denoiser.parameters(), () => {
+      const level = Array.from({ length: batch }, () => rng.int(0, this.levels)); // a random level per sample
+      const sigma = column(level.map((i) => sigmas[i]));
+      const sigmaNext = column(level.map((i) => sigmas[i + 1]));
+      const y = rng.randn([batch, 1], { mean: this.muData, std: this.sigmaData });
+      const n = mul(rng.randn([batch, 1]), sigma);
+      const target = levelTarget(n, sigma, sigmaNext);
+      // Dividing prediction and target by sigma weighs every level alike; otherwise the errors at
+      // sigma = 1 would drown those at sigma = 0.001, where the final spread is decided.
+      const loss = mseLoss(div(this.denoiser.forward(add(y, n), sigma), sigma), div(target, sigma));
+      this.optimizer.zeroGrad();
+      loss.backward();
+      this.optimizer.step();
+      return loss.item();
+    });
   }
 
   /** `count` samples: N(0, sigma_max^2) noise, then one level of noise removed at a time; every level kept. */

@@ -2,7 +2,7 @@
 // four narrow Gaussians (std 0.01, equal weights) at (-1,-1), (-1,1), (1,-1), (1,1), stage:2d's ten EDM
 // noise levels and one-level target, and the SpikeDenoiser (core/diffusion/spike-nets.ts), which guesses
 // which spike x came from.
-import { Adam, add, column, cosineLr, div, edmSigmas, full, levelTarget, mseLoss, mul, noGrad, sub } from '../../core/index.ts'; // prettier-ignore
+import { Adam, add, column, cosineLr, div, edmSigmas, full, levelTarget, mseLoss, mul, noGrad, stepScope, sub } from '../../core/index.ts'; // prettier-ignore
 import type { Rng, Tensor } from '../../core/index.ts';
 import { SpikeDenoiser } from '../../core/diffusion/spike-nets.ts';
 import { posteriorEps, sampleMixture, squareSpikes, type GaussianMixture } from '../../core/diffusion/mixture.ts'; // prettier-ignore
@@ -36,18 +36,22 @@ export class FourSpikes {
   trainStep(step: number, steps: number): number {
     const { rng, sigmas, batch, denoiser } = this;
     this.optimizer.lr = cosineLr(this.lr, step, steps);
-    const level = Array.from({ length: batch }, () => rng.int(0, this.levels));
-    const sigma = column(level.map((i) => sigmas[i]));
-    const sigmaNext = column(level.map((i) => sigmas[i + 1]));
-    const y = sampleMixture(this.data, batch, rng);
-    const n = mul(rng.randn([batch, 2]), sigma);
-    const target = levelTarget(n, sigma, sigmaNext);
-    const gain = denoiser.gain(sigma, sigmaNext);
-    const loss = mseLoss(div(denoiser.forward(add(y, n), sigma, sigmaNext), gain), div(target, gain));
-    this.optimizer.zeroGrad();
-    loss.backward();
-    this.optimizer.step();
-    return loss.item();
+    // every array the step makes goes back to the pool when it ends (core/buffer-pool.ts): a browser
+    // hands out fresh memory slowly, and each step makes dozens of small arrays
+    return stepScope(this.denoiser.parameters(), () => {
+      const level = Array.from({ length: batch }, () => rng.int(0, this.levels));
+      const sigma = column(level.map((i) => sigmas[i]));
+      const sigmaNext = column(level.map((i) => sigmas[i + 1]));
+      const y = sampleMixture(this.data, batch, rng);
+      const n = mul(rng.randn([batch, 2]), sigma);
+      const target = levelTarget(n, sigma, sigmaNext);
+      const gain = denoiser.gain(sigma, sigmaNext);
+      const loss = mseLoss(div(denoiser.forward(add(y, n), sigma, sigmaNext), gain), div(target, gain));
+      this.optimizer.zeroGrad();
+      loss.backward();
+      this.optimizer.step();
+      return loss.item();
+    });
   }
 
   /** `count` samples with the network, every level kept (history[0] is the starting noise). */

@@ -2,7 +2,19 @@
 // zeroed; what a tidy returns is never handed out again; results equal those without the pool.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, allocate, mul, Rng, Tensor, tidy, type Storage } from '../../core/index.ts';
+import {
+  add,
+  allocate,
+  Adam,
+  Linear,
+  mseLoss,
+  mul,
+  Rng,
+  stepScope,
+  Tensor,
+  tidy,
+  type Storage,
+} from '../../core/index.ts';
 import { clearPool } from '../../core/buffer-pool.ts';
 
 const N = 1 << 15; // above the size the pool starts at
@@ -55,6 +67,63 @@ test('a computation under tidy gives the same numbers as without, call after cal
     const y = tidy(() => add(mul(add(mul(x, w), x), 1), 0));
     assert.equal(Array.from(y.data), Array.from(plain));
   }
+  clearPool();
+});
+
+test('small arrays: a slab a tidy released is cut again, zeroed, by the next; what a tidy returns keeps its slab', () => {
+  clearPool();
+  const n = 100; // below the size small arrays are cut from slabs at
+  const temp = tidy(() => {
+    const t = allocate('float32', n).fill(5);
+    const kept = new Tensor(allocate('float32', n).fill(6), [n]);
+    return [kept, new Tensor(t, [n])];
+  });
+  const [kept] = temp;
+  const released: Storage[] = [];
+  tidy(() => {
+    released.push(allocate('float32', n).fill(7));
+    return [];
+  });
+  const again = tidy(() => [new Tensor(allocate('float32', n), [n])])[0];
+  assert.ok(released[0].buffer === again.data.buffer, 'the released slab is cut again');
+  assert.ok(kept.data.buffer !== again.data.buffer, 'a returned array keeps its slab to itself');
+  assert.ok(
+    again.data.every((v) => v === 0),
+    'a reused slab hands out zeros',
+  );
+  assert.ok(
+    kept.data.every((v) => v === 6),
+    'the kept array was not overwritten',
+  );
+  clearPool();
+});
+
+test('stepScope: training steps give the same parameters as without it, and leave no gradient behind', () => {
+  clearPool();
+  const run = (scoped: boolean) => {
+    const rng = new Rng(2);
+    const layer = new Linear(8, 4, rng);
+    const opt = new Adam(layer.parameters(), { lr: 1e-2 });
+    const x = rng.randn([16, 8]);
+    const y = rng.randn([16, 4]);
+    const step = () => {
+      opt.zeroGrad();
+      const loss = mseLoss(layer.forward(x), y);
+      loss.backward();
+      opt.step();
+      return loss.item();
+    };
+    const losses = Array.from({ length: 5 }, () => (scoped ? stepScope(layer.parameters(), step) : step()));
+    return { losses, params: layer.parameters(), grads: layer.parameters().map((p) => p.grad) };
+  };
+  const plain = run(false);
+  const scoped = run(true);
+  assert.equal(scoped.losses, plain.losses);
+  scoped.params.forEach((p, i) => assert.equal(Array.from(p.data), Array.from(plain.params[i].data)));
+  assert.ok(
+    scoped.grads.every((g) => g === null),
+    'the step cleared its gradients',
+  );
   clearPool();
 });
 
