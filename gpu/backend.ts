@@ -8,7 +8,7 @@ import { GPU } from 'gpu.js';
 import { envVar } from '../core/env.ts';
 import { registerBackend } from '../core/kernels/registry.ts';
 import { adamTs, gemmTs } from '../core/kernels/ts.ts';
-import { col2imTs, im2colTs } from '../core/kernels/ts-conv.ts';
+import { col2imTs, conv2dForwardTs, im2colTs } from '../core/kernels/ts-conv.ts';
 import {
   groupNormBackwardTs,
   groupNormForwardTs,
@@ -59,6 +59,7 @@ registerBackend('gpu', {
   gemm: gpuOrTs((k, a) => k.gemm(a), gemmTs),
   im2col: gpuOrTs((k, a) => k.im2col(a), im2colTs),
   col2im: gpuOrTs((k, a) => k.col2im(a), col2imTs),
+  conv2dForward: gpuOrTs((k, a) => k.conv2dForward(a), conv2dForwardTs),
   groupNormForward: gpuOrTs((k, a) => k.groupNormForward(a), groupNormForwardTs),
   groupNormBackward: gpuOrTs((k, a) => k.groupNormBackward(a), groupNormBackwardTs),
   softmaxForward: gpuOrTs((k, a) => k.softmaxForward(a), softmaxForwardTs),

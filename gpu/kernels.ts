@@ -7,9 +7,10 @@
 // loopMaxIterations, and silently truncates them), so each shape compiles its own kernel, once.
 // Every method here returns its result, or a Promise of it when the GPU instance runs in async mode
 // (webgpu, or webasm with threads); the synchronous backend in backend.ts uses sync modes only.
-// gemm and Adam are here; im2col/col2im in kernels-conv.ts, GroupNorm and softmax in kernels-norm.ts.
+// gemm and Adam are here; im2col/col2im and conv2d's forward pass in kernels-conv.ts, GroupNorm and softmax in kernels-norm.ts.
 import type {
   AdamArgs,
+  ConvForwardArgs,
   GemmArgs,
   GroupNormBackwardArgs,
   GroupNormForwardArgs,
@@ -18,7 +19,7 @@ import type {
   SoftmaxBackwardArgs,
 } from '../core/kernels/registry.ts';
 import { after, all, f32, Launcher, type MaybePromise } from './launch.ts';
-import { col2imGpu, im2colGpu } from './kernels-conv.ts';
+import { col2imGpu, conv2dForwardGpu, im2colGpu } from './kernels-conv.ts';
 import {
   groupNormBackwardGpu,
   groupNormForwardGpu,
@@ -107,6 +108,10 @@ export class GpuKernels extends Launcher {
 
   im2col(args: Im2colArgs): MaybePromise<void> {
     return im2colGpu(this, args);
+  }
+
+  conv2dForward(args: ConvForwardArgs): MaybePromise<void> {
+    return conv2dForwardGpu(this, args);
   }
 
   /** Adds onto args.x, like the TypeScript col2im. */

@@ -1,10 +1,13 @@
 // The machinery every gpu.js kernel here shares: compile a kernel body once per shape, run it, note which
 // gpu.js backend really ran it, and hand back a flat Float32Array (or a Promise of one, in the async
 // modes). Plus the index arithmetic the kernel bodies need, written once.
-import type { GPU, IKernelRunShortcut, KernelOutput } from 'gpu.js';
+import type { GPU, IKernelRunShortcut, KernelOutput, Texture } from 'gpu.js';
 import type { Storage } from '../core/tensor.ts';
 
 export type MaybePromise<T> = T | Promise<T>;
+
+/** What a kernel takes: arrays, numbers, and (pipeline mode) the texture an earlier kernel left. */
+export type KernelArg = Float32Array | number | Texture;
 
 /** `f(value)` now if `value` is ready, or once it is: synchronous modes stay synchronous. */
 export function after<T, U>(value: MaybePromise<T>, f: (v: T) => MaybePromise<U>): MaybePromise<U> {
@@ -71,7 +74,16 @@ export class Launcher {
   /** The kernels (by key) that webasm split across its worker pool: async mode, >= 4096 outputs. */
   readonly threaded = new Set<string>();
 
-  constructor(readonly gpu: GPU) {}
+  /**
+   * Whether a kernel may hand its output to the next as a texture (gpu.js's pipeline mode), so that it
+   * never comes back to the CPU in between. Only the GL kernels have textures; elsewhere this is off.
+   */
+  pipeline: boolean;
+
+  constructor(readonly gpu: GPU) {
+    const chosen = (gpu as unknown as { Kernel?: { name?: string } }).Kernel?.name ?? '';
+    this.pipeline = ['WebGLKernel', 'WebGL2Kernel', 'HeadlessGLKernel'].includes(chosen);
+  }
 
   /** The gpu.js mode that actually runs kernels (after its own fallbacks). */
   get mode(): string {
@@ -106,9 +118,36 @@ export class Launcher {
     key: string,
     size: number,
     constants: Record<string, number>,
-    ...args: (Float32Array | number)[]
+    ...args: KernelArg[]
   ): MaybePromise<Float32Array> {
-    const id = `${key}|${size}|${JSON.stringify(constants)}`;
+    return after(this.run(false, source, key, size, constants, args), flat);
+  }
+
+  /**
+   * As launch, but with pipeline on the output stays on the GPU: a texture, valid until this kernel
+   * runs again, for the next kernel to read as an argument. Otherwise a Float32Array, as launch gives.
+   */
+  launchOnGpu(
+    source: string,
+    key: string,
+    size: number,
+    constants: Record<string, number>,
+    ...args: KernelArg[]
+  ): MaybePromise<KernelArg> {
+    return after(this.run(this.pipeline, source, key, size, constants, args), (r) =>
+      this.pipeline ? (r as Texture) : flat(r),
+    );
+  }
+
+  private run(
+    pipeline: boolean,
+    source: string,
+    key: string,
+    size: number,
+    constants: Record<string, number>,
+    args: KernelArg[],
+  ): MaybePromise<KernelOutput> {
+    const id = `${key}|${size}|${pipeline}|${JSON.stringify(constants)}`;
     let k = this.cache.get(id);
     if (!k) {
       k = this.gpu.createKernel(source, {
@@ -116,14 +155,15 @@ export class Launcher {
         constants,
         precision: 'single',
         tactic: 'precision',
+        pipeline,
       });
       this.cache.set(id, k);
     }
     const run = k;
-    const out = run(...args) as KernelOutput | Promise<KernelOutput>;
+    const out = run(...(args as (Float32Array | number)[])) as KernelOutput | Promise<KernelOutput>;
     return after(out, (r) => {
       this.note(run, key);
-      return flat(r);
+      return r;
     });
   }
 

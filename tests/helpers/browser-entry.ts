@@ -9,6 +9,8 @@ export type Report = {
   /** Every backend that ran a kernel, and which one ran each kernel (by its key in gpu/). */
   ran: string[];
   ranBy: Record<string, string>;
+  /** Whether kernels handed textures to each other (gpu.js's pipeline mode, GL only). */
+  pipeline: boolean;
   /** gemm and Adam: the worst |got - want| / (1 + |want|). */
   worst: number;
   where: string;
@@ -92,7 +94,7 @@ async function parity(mode: 'webgl2' | 'webgpu'): Promise<Report> {
   const others = await kernelParity(kernels, seeded(7));
   const ranBy = Object.fromEntries(kernels.ranBy);
   await kernels.destroy();
-  return { ran: [...kernels.ran], ranBy, worst, where, kernels: others };
+  return { ran: [...kernels.ran], ranBy, pipeline: kernels.pipeline, worst, where, kernels: others };
 }
 
 (globalThis as unknown as { parity: typeof parity }).parity = parity;

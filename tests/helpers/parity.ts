@@ -1,4 +1,4 @@
-// Parity of the gpu.js im2col, col2im, GroupNorm and softmax kernels with their TypeScript twins, on
+// Parity of the gpu.js im2col, col2im, conv2d forward, GroupNorm and softmax kernels with their TypeScript twins, on
 // shapes chosen to break index arithmetic: size-1 everything, odd channel counts and image sizes,
 // non-square kernels, stride 2 and mixed strides, padding, one group and one channel per group, rows
 // that are not a multiple of 4, and outputs of more than 4096 cells (where webasm threads engage).
@@ -6,7 +6,7 @@
 // Outputs start filled with junk, so a kernel that adds where it should overwrite (or the reverse:
 // col2im adds onto x) is caught.
 import type { ConvGeometry, KernelName } from '../../core/kernels/registry.ts';
-import { col2imTs, im2colTs } from '../../core/kernels/ts-conv.ts';
+import { col2imTs, conv2dForwardTs, im2colTs } from '../../core/kernels/ts-conv.ts';
 import {
   groupNormBackwardTs,
   groupNormForwardTs,
@@ -130,6 +130,24 @@ export async function parity(kernels: GpuKernels, fill: Fill): Promise<Worst[]> 
         col2imTs({ ...g, x: want, cols: c });
         await kernels.col2im({ ...g, x: got, cols: c });
         check(got, want, 1 + g.kh * g.kw, `col2im ${what}`);
+      }
+    }),
+  );
+  results.push(
+    await guarded(new Tally('conv2dForward'), async (check) => {
+      // alternate: the layers' layout with a bias, the product's layout without
+      for (const [i, { g, pixels, what }] of convs.entries()) {
+        const cout = 3;
+        const K = g.channels * g.kh * g.kw;
+        const outSize = cout * g.batch * g.outH * g.outW;
+        const [x, w] = [fill(pixels), fill(cout * K)];
+        const bias = i % 2 === 0 ? fill(cout) : null;
+        const junk = fill(outSize);
+        const [want, got] = [junk.slice(), junk.slice()];
+        const args = { ...g, x, w, cout, bias, batchMajor: i % 2 === 0 };
+        conv2dForwardTs({ ...args, out: want });
+        await kernels.conv2dForward({ ...args, out: got });
+        check(got, want, K + 1, `conv2dForward ${what}${bias ? '' : ' product layout, no bias'}`);
       }
     }),
   );

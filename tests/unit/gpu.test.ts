@@ -1,7 +1,7 @@
 // gpu.js kernels against their TypeScript twins in every gpu.js mode Node offers here: plain
 // JavaScript (cpu), WebAssembly SIMD (webasm, synchronous) and the async contract (webasm threads).
 // The same kernels are checked on webgl2 and webgpu in headless Chromium by tests/browser.test.ts; the
-// cases for im2col, col2im, GroupNorm and softmax are shared with it (gpu/parity.ts).
+// cases for im2col, col2im, the conv2d forward pass, GroupNorm and softmax are shared with it (gpu/parity.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GPU } from 'gpu.js';
@@ -72,7 +72,7 @@ for (const mode of MODES) {
     await kernels.destroy();
   });
 
-  test(`gpu.js ${mode}: im2col, col2im, GroupNorm and softmax equal their TypeScript twins`, async () => {
+  test(`gpu.js ${mode}: im2col, col2im, the conv2d forward pass, GroupNorm and softmax equal their TypeScript twins`, async () => {
     const kernels = new GpuKernels(new GPU({ mode }));
     const rng = new Rng(5);
     const results = await parity(kernels, (n) => rng.randn([n]).data as Float32Array);
