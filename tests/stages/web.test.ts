@@ -1,6 +1,6 @@
 // The page (web/), end to end: its server serves the built folder and nothing else; in headless
 // Chromium the page loads without a console error, trains stage:1d's toy to stage:1d's bar, draws digits
-// on wasm equal bit for bit to `npm run stage:mnist -- sample`, and on gpu.js's WebGL2 (SwiftShader)
+// on wasm and ts equal bit for bit to `npm run stage:mnist -- sample`, and on gpu.js's WebGL2 (SwiftShader)
 // within float tolerance of them; without WebGL2 it says so and runs on WebAssembly. The browser half is
 // skipped, with a one-line notice, where no Chromium is installed (.ci/run installs Debian's).
 import { test } from 'uvu';
@@ -69,20 +69,26 @@ if (!CHROMIUM) {
   // while the page trains its toy
   const STEPS = 4;
   const nodeOut = mkdtempSync(join(tmpdir(), 'web-node-'));
+  const nodeOutTs = mkdtempSync(join(tmpdir(), 'web-node-ts-'));
   let nodeSample: Promise<{ status: number | null; stderr: string }>;
-
-  // uvu reports a failing before-hook as zero tests run and still exits 0: keep the error for the tests
-  let setupError: unknown = null;
-  test.before(async () => {
-    const args = ['sample', '--n', '16', '--steps', String(STEPS), '--sampler', 'ddim', '--seed', '0', '--quiet', '--backend', 'wasm', '--out', nodeOut]; // prettier-ignore
-    nodeSample = new Promise((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'stages/mnist.ts', ...args], {
+  let nodeSampleTs: Promise<{ status: number | null; stderr: string }>;
+  const sample = (args: string[]) =>
+    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'stages/mnist.ts', 'sample', ...args], {
         stdio: 'pipe',
       });
       let stderr = '';
       child.stderr.on('data', (c) => (stderr += c));
       child.on('close', (status) => resolve({ status, stderr }));
     });
+
+  // uvu reports a failing before-hook as zero tests run and still exits 0: keep the error for the tests
+  let setupError: unknown = null;
+  test.before(async () => {
+    const common = ['--sampler', 'ddim', '--seed', '0', '--quiet'];
+    nodeSample = sample(['--n', '16', '--steps', String(STEPS), ...common, '--backend', 'wasm', '--out', nodeOut]); // prettier-ignore
+    // the plain TypeScript kernels are slow: four digits in two steps
+    nodeSampleTs = nodeSample.then(() => sample(['--n', '4', '--steps', '2', ...common, '--backend', 'ts', '--out', nodeOutTs])); // prettier-ignore
     try {
       const root = mkdtempSync(join(tmpdir(), 'web-page-'));
       await buildPage(root);
@@ -178,7 +184,7 @@ if (!CHROMIUM) {
     assert.equal(consoleErrors, []);
   });
 
-  test('16 digits drawn in the page on wasm equal `stage:mnist -- sample` bit for bit; on WebGL2 they agree within tolerance', async () => {
+  test('digits drawn in the page on wasm and ts equal `stage:mnist -- sample` bit for bit; on WebGL2 they agree within tolerance', async () => {
     ready();
     const node = await nodeSample;
     assert.is(node.status, 0, node.stderr);
@@ -191,6 +197,17 @@ if (!CHROMIUM) {
     // the README's picture of the page: the toy trained above, and these digits
     mkdirSync('out/web', { recursive: true });
     await page.screenshot({ path: 'out/web/page.png', fullPage: true });
+
+    // the same on the plain TypeScript kernels, four digits in two steps
+    const nodeTs = await nodeSampleTs;
+    assert.is(nodeTs.status, 0, nodeTs.stderr);
+    const wantTs = readSafetensors(join(nodeOutTs, 'samples.safetensors')).tensors.get('samples')!.data;
+    assert.match(await useBackend('ts'), /^backend ts/);
+    const ts = await drawDigits(4, 2);
+    assert.is(ts.images.length, wantTs.length);
+    const differingTs = ts.images.filter((v, i) => v !== wantTs[i]).length;
+    assert.is(differingTs, 0, `ts: ${differingTs} of ${wantTs.length} pixels differ from Node's`);
+    await useBackend('wasm');
 
     // gpu.js on a software GPU takes seconds per step: one 7 from the (smaller) class-conditional
     // checkpoint in two steps, against the same on wasm
