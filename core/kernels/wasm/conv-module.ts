@@ -154,30 +154,51 @@ export function im2colFunction(): FunctionBuilder {
   rowLoops(
     f,
     (l) => {
-      // [0, oxLo) zeros, [oxLo, oxHi) the image, [oxHi, outW) zeros
-      f.emit(op.get(l.dst), op.i32(0), op.get(l.oxLo), op.i32(2), op.shl, op.memoryFill);
+      // [0, oxLo) zeros, [oxLo, oxHi) the image, [oxHi, outW) zeros. Rows are short (28 floats at most
+      // here) and the edges a float or two, so plain stores beat memory.fill and memory.copy, whose
+      // every call costs more than such a row.
+      const whileOx = (limit: number, step: number, body: () => void) => {
+        f.emit(
+          op.block,
+          op.get(ox),
+          op.i32(step - 1),
+          op.add,
+          op.get(limit),
+          op.ltS,
+          op.eqz,
+          op.brIf(0),
+          op.loop,
+        );
+        body();
+        f.emit(op.get(ox), op.i32(step), op.add, op.tee(ox));
+        f.emit(op.i32(step - 1), op.add, op.get(limit), op.ltS, op.brIf(0), op.end, op.end);
+      };
+      const at = (base: number) => f.emit(op.get(base), op.get(ox), op.i32(2), op.shl, op.add);
+      const zero = () => {
+        at(l.dst);
+        f.emit(op.f32(0), op.f32Store(0));
+      };
+      f.emit(op.i32(0), op.set(ox));
+      whileOx(l.oxLo, 1, zero);
       f.emit(op.get(l.strideW), op.i32(1), op.eq, op.if);
-      f.emit(op.get(l.dst), op.get(l.oxLo), op.i32(2), op.shl, op.add);
-      f.emit(op.get(l.src), op.get(l.oxLo), op.i32(2), op.shl, op.add);
-      f.emit(op.get(l.oxHi), op.get(l.oxLo), op.sub, op.i32(2), op.shl, op.memoryCopy);
-      f.emit(op.else, op.get(l.oxLo), op.set(ox));
-      f.emit(op.block, op.get(ox), op.get(l.oxHi), op.ltS, op.eqz, op.brIf(0), op.loop);
-      f.emit(op.get(l.dst), op.get(ox), op.i32(2), op.shl, op.add);
-      f.emit(
-        op.get(l.src),
-        op.get(ox),
-        op.get(l.strideW),
-        op.mul,
-        op.i32(2),
-        op.shl,
-        op.add,
-        op.f32Load(0),
-        op.f32Store(0),
-      );
-      f.emit(op.get(ox), op.i32(1), op.add, op.tee(ox), op.get(l.oxHi), op.ltS, op.brIf(0), op.end, op.end);
+      whileOx(l.oxHi, 4, () => {
+        at(l.dst);
+        at(l.src);
+        f.emit(op.v128Load(0), op.v128Store(0));
+      });
+      whileOx(l.oxHi, 1, () => {
+        at(l.dst);
+        at(l.src);
+        f.emit(op.f32Load(0), op.f32Store(0));
+      });
+      f.emit(op.else);
+      whileOx(l.oxHi, 1, () => {
+        at(l.dst);
+        f.emit(op.get(l.src), op.get(ox), op.get(l.strideW), op.mul, op.i32(2), op.shl, op.add);
+        f.emit(op.f32Load(0), op.f32Store(0));
+      });
       f.emit(op.end);
-      f.emit(op.get(l.dst), op.get(l.oxHi), op.i32(2), op.shl, op.add, op.i32(0));
-      f.emit(op.get(l.outW), op.get(l.oxHi), op.sub, op.i32(2), op.shl, op.memoryFill);
+      whileOx(l.outW, 1, zero);
     },
     (l) => {
       // whole output rows above and below the image: zeros
