@@ -14,6 +14,8 @@ import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, tidy, UNet, type Tenso
 import { objectiveOf, readConfig } from './lib/config.ts';
 import { parseFlags, runMain } from './lib/cli.ts';
 import { medianTime } from './lib/timing.ts';
+import { collectGarbage, PeakMemory } from './lib/peak-memory.ts';
+import { clearPool } from '../core/buffer-pool.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
@@ -21,7 +23,16 @@ import { ParallelForward } from '../core/parallel/parallel-forward.ts';
 import { GPU } from 'gpu.js';
 import { GpuKernels } from '../gpu/kernels.ts';
 
-type Row = { bench: string; backend: string; value: number; unit: string; runs: number; ms: number };
+type Row = {
+  bench: string;
+  backend: string;
+  value: number;
+  unit: string;
+  runs: number;
+  ms: number;
+  /** UNet rows: the process's peak resident memory while the row ran, in MiB (workers included). */
+  peakMiB?: number;
+};
 
 runMain(async () => {
   const flags = parseFlags('bench', {
@@ -39,12 +50,24 @@ runMain(async () => {
   const runs = smoke ? 1 : flags.runs;
   const rng = new Rng(0);
   const rows: Row[] = [];
+  const peak = new PeakMemory();
+  /**
+   * medianTime of a UNet row, with the peak resident memory while it ran; first what earlier rows left
+   * (the buffer pool, garbage) is let go, so that it counts as little as it can.
+   */
+  const watched = async (fn: () => unknown, minRuns: number, budgetMs: number) => {
+    clearPool();
+    collectGarbage();
+    peak.start();
+    const r = await medianTime(fn, minRuns, budgetMs);
+    return { ...r, peakMiB: peak.stop() };
+  };
   const emit = (row: Row) => {
     rows.push(row);
     if (flags.json) console.log(JSON.stringify(row));
     else
       console.error(
-        `  ${row.bench.padEnd(34)} ${row.backend.padEnd(10)} ${row.value.toFixed(2).padStart(9)} ${row.unit}`,
+        `  ${row.bench.padEnd(34)} ${row.backend.padEnd(10)} ${row.value.toFixed(2).padStart(9)} ${row.unit}${row.peakMiB ? `, peak ${row.peakMiB.toFixed(0)} MiB` : ''}`, // prettier-ignore
       );
   };
 
@@ -102,7 +125,7 @@ runMain(async () => {
         opt.step();
       };
       const bench = `unet train step b${batch}${rowSuffix(name)}`;
-      const r = await medianTime(step, smoke ? 1 : 3, smoke ? 50 : 20000);
+      const r = await watched(step, smoke ? 1 : 3, smoke ? 50 : 20000);
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the same step with the batch split between threads, as stage:mnist trains by default
       const threads = defaultThreads(backend);
@@ -114,7 +137,7 @@ runMain(async () => {
           await parallel.lossAndGrad(x, draw);
           opt.step();
         };
-        const p = await medianTime(split, smoke ? 1 : 3, smoke ? 50 : 20000);
+        const p = await watched(split, smoke ? 1 : 3, smoke ? 50 : 20000);
         parallel.close();
         setKernelThreads(null); // the kernel benches below get every core again
         const value = batch / (p.ms / 1000);
@@ -132,18 +155,14 @@ runMain(async () => {
         ];
     for (const [name, batch] of forwards) {
       const { net, x, t } = unetWork(name, batch, rng);
-      const r = await medianTime(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
+      const r = await watched(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
       const bench = `unet forward b${batch}${rowSuffix(name)}`;
       emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
       // the batch split between one thread per core, as `sample` runs it
       const threads = defaultThreads(backend);
       if (threads > 1) {
         const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-        const p = await medianTime(
-          () => tidy(() => forward.forward(x, t)),
-          smoke ? 1 : 3,
-          smoke ? 50 : 15000,
-        );
+        const p = await watched(() => tidy(() => forward.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
         forward.close();
         const value = batch / (p.ms / 1000);
         emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
@@ -182,6 +201,7 @@ runMain(async () => {
     }
   }
 
+  peak.close();
   if (!flags.json) printTable(rows);
   for (const r of rows) {
     if (!(r.value > 0) || !Number.isFinite(r.value))
@@ -216,5 +236,16 @@ function printTable(rows: Row[]): void {
     });
     const unit = rows.find((x) => x.bench === bench)?.unit ?? '';
     console.log(`${bench.padEnd(34)} ${cells.join(' ')}  ${unit}`);
+  }
+  const watchedBenches = benches.filter((bench) => rows.some((r) => r.bench === bench && r.peakMiB));
+  if (watchedBenches.length === 0) return;
+  console.log(`\npeak resident memory while the row ran (the whole process, worker threads included)`);
+  console.log(header);
+  for (const bench of watchedBenches) {
+    const cells = backends.map((b) => {
+      const r = rows.find((x) => x.bench === bench && x.backend === b);
+      return (r?.peakMiB ? r.peakMiB.toFixed(0) : '-').padStart(10);
+    });
+    console.log(`${bench.padEnd(34)} ${cells.join(' ')}  MiB`);
   }
 }

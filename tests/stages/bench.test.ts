@@ -1,4 +1,5 @@
-// The bench in smoke mode: every backend completes every figure and reports a positive number.
+// The bench in smoke mode: every backend completes every figure and reports a positive number, and each
+// UNet row its peak memory.
 // (Speed itself is judged by `npm run bench`, never by a timed test.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -12,11 +13,17 @@ test('npm run bench -- --smoke --json: every backend reports a positive figure f
   const rows = run.stdout
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { bench: string; backend: string; value: number });
+    .map((l) => JSON.parse(l) as { bench: string; backend: string; value: number; peakMiB?: number });
   const backends = new Set(rows.map((r) => r.backend));
   assert.equal([...backends].sort(), ['gpu', 'gpu-async', 'ts', 'wasm']);
   for (const r of rows) assert.ok(r.value > 0, `${r.bench} on ${r.backend}: ${r.value}`);
   assert.ok(rows.some((r) => r.bench.startsWith('conv3x3') && r.bench.endsWith('bwd')));
+  // every UNet row reports the peak resident memory while it ran, and only those
+  for (const r of rows) {
+    if (r.bench.startsWith('unet'))
+      assert.ok(r.peakMiB! > 10, `${r.bench} on ${r.backend}: peak ${r.peakMiB}`);
+    else assert.is(r.peakMiB, undefined, r.bench);
+  }
 });
 
 test.run();
