@@ -12,10 +12,11 @@
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
 import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, tidy, UNet, type Tensor } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
-import { parseFlags, runMain } from './lib/cli.ts';
+import { parseFlags, runMain, UsageError } from './lib/cli.ts';
 import { medianTime } from './lib/timing.ts';
 import { collectGarbage, PeakMemory } from './lib/peak-memory.ts';
 import { clearPool } from '../core/buffer-pool.ts';
+import { spawnSync } from 'node:child_process';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
@@ -44,24 +45,28 @@ runMain(async () => {
       help: 'comma-separated backends to measure',
     },
     runs: { type: 'int', default: 5, min: 1, help: 'minimum timed runs per figure' },
+    unet: {
+      type: 'string',
+      default: '',
+      help: 'one UNet row only, kind:config:batch:threads (train:default:64:1), on the first backend',
+    },
   });
   const smoke = flags.smoke;
+  if (flags.unet !== '') {
+    // one row in this process (a full run starts one such process per UNet row)
+    const backend = flags.backends.split(',')[0];
+    await useBackend(backend);
+    const peak = new PeakMemory();
+    const row = await unetRow(parseUnetSpec(flags.unet), backend, { smoke, peak });
+    peak.close();
+    console.log(JSON.stringify(row));
+    return;
+  }
   const budget = smoke ? 50 : 1500;
   const runs = smoke ? 1 : flags.runs;
   const rng = new Rng(0);
   const rows: Row[] = [];
   const peak = new PeakMemory();
-  /**
-   * medianTime of a UNet row, with the peak resident memory while it ran; first what earlier rows left
-   * (the buffer pool, garbage) is let go, so that it counts as little as it can.
-   */
-  const watched = async (fn: () => unknown, minRuns: number, budgetMs: number) => {
-    clearPool();
-    collectGarbage();
-    peak.start();
-    const r = await medianTime(fn, minRuns, budgetMs);
-    return { ...r, peakMiB: peak.stop() };
-  };
   const emit = (row: Row) => {
     rows.push(row);
     if (flags.json) console.log(JSON.stringify(row));
@@ -106,66 +111,27 @@ runMain(async () => {
       emit({ bench: `matmul ${n}^3`, backend, value: (2 * n ** 3) / t.ms / 1e6, unit: 'GFLOP/s', ...t });
     }
 
-    // one UNet training step: forward, backward, Adam, as stage:mnist runs it
-    const trains: [string, number][] = smoke
-      ? [['tiny', 2]]
+    // the UNet rows: a training step (forward, backward, Adam) as stage:mnist runs it, and the sampler's
+    // forward pass without autograd; each on one thread, then with the batch split between threads.
+    // A full run measures each in a process of its own, so that its peak memory is its own.
+    const unets: UnetSpec[] = smoke
+      ? [
+          { kind: 'train', name: 'tiny', batch: 2, threads: 1 },
+          { kind: 'forward', name: 'tiny', batch: 2, threads: 1 },
+        ]
       : [
-          ['default', 64],
-          ['fast', 16],
-          ['seed', 16],
+          { kind: 'train', name: 'default', batch: 64, threads: 1 },
+          { kind: 'train', name: 'fast', batch: 16, threads: 1 },
+          { kind: 'train', name: 'seed', batch: 16, threads: 1 },
+          { kind: 'forward', name: 'default', batch: 100, threads: 1 },
+          { kind: 'forward', name: 'fast', batch: 100, threads: 1 },
+          { kind: 'forward', name: 'seed', batch: 16, threads: 1 },
         ];
-    for (const [name, batch] of trains) {
-      const { cfg, net, x, t } = unetWork(name, batch, rng);
-      const opt = new Adam(net.parameters(), { lr: 1e-4 });
-      const target = rng.randn(x.shape);
-      const step = () => {
-        const loss = mseLoss(net.forward(x, t), target);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-      };
-      const bench = `unet train step b${batch}${rowSuffix(name)}`;
-      const r = await watched(step, smoke ? 1 : 3, smoke ? 50 : 20000);
-      emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
-      // the same step with the batch split between threads, as stage:mnist trains by default
-      const threads = defaultThreads(backend);
-      if (threads > 1) {
-        const objective = objectiveOf(cfg);
-        const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
-        const draw = objective.draw(x, rng);
-        const split = async () => {
-          await parallel.lossAndGrad(x, draw);
-          opt.step();
-        };
-        const p = await watched(split, smoke ? 1 : 3, smoke ? 50 : 20000);
-        parallel.close();
-        setKernelThreads(null); // the kernel benches below get every core again
-        const value = batch / (p.ms / 1000);
-        emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
-      }
-    }
-
-    // the sampler's work: UNet forward passes without autograd, at the sampler's batch of 100
-    const forwards: [string, number][] = smoke
-      ? [['tiny', 2]]
-      : [
-          ['default', 100],
-          ['fast', 100],
-          ['seed', 16],
-        ];
-    for (const [name, batch] of forwards) {
-      const { net, x, t } = unetWork(name, batch, rng);
-      const r = await watched(() => tidy(() => net.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
-      const bench = `unet forward b${batch}${rowSuffix(name)}`;
-      emit({ bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r });
-      // the batch split between one thread per core, as `sample` runs it
-      const threads = defaultThreads(backend);
-      if (threads > 1) {
-        const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-        const p = await watched(() => tidy(() => forward.forward(x, t)), smoke ? 1 : 3, smoke ? 50 : 15000);
-        forward.close();
-        const value = batch / (p.ms / 1000);
-        emit({ bench: `${bench} ${threads} threads`, backend, value, unit: 'images/s', ...p });
+    const threads = defaultThreads(backend);
+    for (const spec of unets) {
+      for (const t of threads > 1 ? [1, threads] : [1]) {
+        const one = { ...spec, threads: t };
+        emit(smoke ? await unetRow(one, backend, { smoke, peak }) : unetRowApart(one, backend));
       }
     }
 
@@ -208,6 +174,86 @@ runMain(async () => {
       throw new Error(`bench ${r.bench} on ${r.backend}: no positive figure`);
   }
 });
+
+type UnetSpec = { kind: 'train' | 'forward'; name: string; batch: number; threads: number };
+
+function parseUnetSpec(text: string): UnetSpec {
+  const [kind, name, batch, threads] = text.split(':');
+  const [b, t] = [Number(batch), Number(threads)];
+  if ((kind !== 'train' && kind !== 'forward') || !name || !(b >= 1) || !(t >= 1)) {
+    throw new UsageError(
+      `--unet: expected kind:config:batch:threads, e.g. train:default:64:1; got '${text}'`,
+    );
+  }
+  return { kind, name, batch: b, threads: t };
+}
+
+/** A UNet row measured in a process of its own (this program with --unet), so its peak is its own. */
+function unetRowApart(spec: UnetSpec, backend: string): Row {
+  const text = `${spec.kind}:${spec.name}:${spec.batch}:${spec.threads}`;
+  const args = [...process.execArgv, process.argv[1], '--backends', backend, '--json', '--unet', text];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  if (child.status !== 0 || !line.startsWith('{')) {
+    throw new Error(`bench --unet ${text} on ${backend} failed (exit ${child.status})`);
+  }
+  return JSON.parse(line) as Row;
+}
+
+/**
+ * One UNet row: a training step, or a forward pass under tidy, on one thread or with the batch split
+ * between `threads` (DataParallel, ParallelForward); with the peak resident memory while it ran, after
+ * what earlier work left (the buffer pool, garbage) is let go.
+ */
+async function unetRow(
+  spec: UnetSpec,
+  backend: string,
+  { smoke, peak }: { smoke: boolean; peak: PeakMemory },
+): Promise<Row> {
+  const { kind, name, batch, threads } = spec;
+  const rng = new Rng(1);
+  const { cfg, net, x, t } = unetWork(name, batch, rng);
+  const [minRuns, budget] = smoke ? [1, 50] : [3, kind === 'train' ? 20000 : 15000];
+  const watched = async (fn: () => unknown) => {
+    clearPool();
+    collectGarbage();
+    peak.start();
+    const r = await medianTime(fn, minRuns, budget);
+    return { ...r, peakMiB: peak.stop() };
+  };
+  let r: { ms: number; runs: number; peakMiB: number };
+  if (kind === 'train') {
+    const opt = new Adam(net.parameters(), { lr: 1e-4 });
+    const target = rng.randn(x.shape);
+    if (threads === 1) {
+      r = await watched(() => {
+        const loss = mseLoss(net.forward(x, t), target);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+      });
+    } else {
+      const objective = objectiveOf(cfg);
+      const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
+      const draw = objective.draw(x, rng);
+      r = await watched(async () => {
+        await parallel.lossAndGrad(x, draw);
+        opt.step();
+      });
+      parallel.close();
+      setKernelThreads(null); // the benches after this one get every core again
+    }
+  } else if (threads === 1) {
+    r = await watched(() => tidy(() => net.forward(x, t)));
+  } else {
+    const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
+    r = await watched(() => tidy(() => forward.forward(x, t)));
+    forward.close();
+  }
+  const what = kind === 'train' ? 'unet train step' : 'unet forward';
+  const bench = `${what} b${batch}${rowSuffix(name)}${threads > 1 ? ` ${threads} threads` : ''}`;
+  return { bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r };
+}
 
 /** A UNet of stages/mnist/`name`.json (weights seeded 0), a batch of noise images and their timesteps. */
 function unetWork(name: string, batch: number, rng: Rng) {

@@ -26,4 +26,20 @@ test('npm run bench -- --smoke --json: every backend reports a positive figure f
   }
 });
 
+test('bench --unet runs one UNet row in its own process, with its peak memory; a malformed row is refused', () => {
+  const bench = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json', ...args], {
+      encoding: 'utf8',
+    });
+  const run = bench('--backends', 'wasm', '--unet', 'forward:tiny:2:1');
+  assert.is(run.status, 0, run.stderr);
+  const row = JSON.parse(run.stdout.trim()) as { bench: string; backend: string; peakMiB: number };
+  assert.is(row.bench, 'unet forward b2');
+  assert.is(row.backend, 'wasm');
+  assert.ok(row.peakMiB > 10, `peak ${row.peakMiB}`);
+  const bad = bench('--unet', 'forward:tiny');
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--unet: expected kind:config:batch:threads/);
+});
+
 test.run();
