@@ -51,6 +51,7 @@ export function closeScope(keep: ReadonlySet<ArrayBufferLike>): void {
   if (!scope) return;
   const outer = scopes[scopes.length - 1];
   for (const buffer of scope.buffers) {
+    if (buffer.length === 0) continue; // moved to another thread (transferred): nothing to reuse
     if (keep.has(buffer.buffer)) {
       outer?.buffers.push(buffer);
     } else if (pooledBytes + 4 * buffer.length <= MAX_POOL_BYTES) {

@@ -68,16 +68,31 @@ export function tidy<T extends Tensor | Tensor[]>(fn: () => T): T {
  * One training step whose every array goes back to the pool when it returns, as tidy's do, but with
  * gradients on. Nothing the step makes may outlive it: it returns a number (the loss), and the
  * gradients of `params` are cleared when it ends, once the optimiser has used them. The parameters and
- * the optimiser's state, made before the step, are updated in place and stay.
+ * the optimiser's state, made before the step, are updated in place and stay. An async step (one that
+ * waits for data-parallel workers) ends when its promise settles; nothing else may run tensor ops while
+ * it waits.
  */
-export function stepScope(params: readonly Tensor[], fn: () => number): number {
+export function stepScope(params: readonly Tensor[], fn: () => number): number;
+export function stepScope(params: readonly Tensor[], fn: () => Promise<number>): Promise<number>;
+export function stepScope(
+  params: readonly Tensor[],
+  fn: () => number | Promise<number>,
+): number | Promise<number> {
   openScope();
-  try {
-    return fn();
-  } finally {
+  const end = () => {
     for (const p of params) p.grad = null;
     closeScope(new Set());
+  };
+  let result: number | Promise<number>;
+  try {
+    result = fn();
+  } catch (e) {
+    end();
+    throw e;
   }
+  if (result instanceof Promise) return result.finally(end);
+  end();
+  return result;
 }
 
 export function isGradEnabled(): boolean {

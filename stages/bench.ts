@@ -10,7 +10,19 @@
 //                                   fast configs at the sampler's batch of 100, seed.json at 16 (--smoke:
 //                                   the tiny config at batch 2), on one thread and split, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
-import { Adam, conv2d, matmul, mseLoss, noGrad, Rng, sum, tidy, UNet, type Tensor } from '../core/index.ts';
+import {
+  Adam,
+  conv2d,
+  matmul,
+  mseLoss,
+  noGrad,
+  Rng,
+  stepScope,
+  sum,
+  tidy,
+  UNet,
+  type Tensor,
+} from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
 import { parseFlags, runMain, UsageError } from './lib/cli.ts';
 import { medianTime } from './lib/timing.ts';
@@ -225,21 +237,29 @@ async function unetRow(
   if (kind === 'train') {
     const opt = new Adam(net.parameters(), { lr: 1e-4 });
     const target = rng.randn(x.shape);
+    // each step's arrays go back to the pool for the next (stepScope), as stage:mnist trains
+    const params = net.parameters();
     if (threads === 1) {
-      r = await watched(() => {
-        const loss = mseLoss(net.forward(x, t), target);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-      });
+      r = await watched(() =>
+        stepScope(params, () => {
+          const loss = mseLoss(net.forward(x, t), target);
+          opt.zeroGrad();
+          loss.backward();
+          opt.step();
+          return loss.item();
+        }),
+      );
     } else {
       const objective = objectiveOf(cfg);
       const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
       const draw = objective.draw(x, rng);
-      r = await watched(async () => {
-        await parallel.lossAndGrad(x, draw);
-        opt.step();
-      });
+      r = await watched(() =>
+        stepScope(params, async () => {
+          const loss = await parallel.lossAndGrad(x, draw);
+          opt.step();
+          return loss;
+        }),
+      );
       parallel.close();
       setKernelThreads(null); // the benches after this one get every core again
     }

@@ -3,7 +3,7 @@
 // and leaves the gradient in its shared slot.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../random.ts';
-import { Tensor } from '../tensor.ts';
+import { stepScope, Tensor } from '../tensor.ts';
 import { UNet } from '../nn/unet.ts';
 import { imageNet } from '../diffusion/image.ts';
 import { makeObjective } from '../diffusion/objectives.ts';
@@ -36,10 +36,15 @@ try {
       model.zeroGrad();
       const x0 = new Tensor(req.x0, req.shape);
       const noise = new Tensor(req.noise, req.shape);
-      const loss = objective.loss(net, x0, { levels: req.levels, noise, labels: req.labels });
-      const value = loss.item();
-      loss.backward();
-      copyOut(params, grads, true);
+      // the share's arrays go back to a pool for the next share (core/buffer-pool.ts); the gradient
+      // leaves through the shared slot before the step's gradients are cleared
+      const value = stepScope(params, () => {
+        const loss = objective.loss(net, x0, { levels: req.levels, noise, labels: req.labels });
+        const v = loss.item();
+        loss.backward();
+        copyOut(params, grads, true);
+        return v;
+      });
       reply({ loss: value });
     } catch (e) {
       reply({ error: (e as Error).message });

@@ -3,7 +3,7 @@
 // EDM's objective; saves checkpoints (every few minutes, on Ctrl-C, at the end) and resumes from them
 // exactly; then samples the EMA weights and judges the samples.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { Adam, cosineLr, Rng, Tensor, UNet } from '../../core/index.ts';
+import { Adam, cosineLr, Rng, stepScope, Tensor, UNet } from '../../core/index.ts';
 import { Ema } from '../../core/ema.ts';
 import {
   readCheckpoint,
@@ -79,13 +79,18 @@ export async function train(flags: TrainFlags): Promise<void> {
       const labels = idx.map((i) => train.labels[i]);
       draw.labels = dropLabels(labels, tp.cond_drop_prob, unet.nullLabel, rng);
     }
-    const loss = await parallel.lossAndGrad(x0, draw);
+    // the step's arrays go back to a pool for the next step to reuse (core/buffer-pool.ts): fresh
+    // memory costs more than the arithmetic of many of the layers
+    const loss = await stepScope(unet.parameters(), async () => {
+      const value = await parallel.lossAndGrad(x0, draw);
+      if (Number.isFinite(value)) optimizer.step();
+      return value;
+    });
     if (!Number.isFinite(loss)) {
       throw new Error(
         `the loss became ${loss} at step ${state.step}; stopping. The last good checkpoint is kept${existsSync(ckptPath) ? ` at ${ckptPath}` : ' (none was written yet)'}`,
       );
     }
-    optimizer.step();
     ema.update(state.step);
     const seconds = (performance.now() - t0) / 1000;
     state = { step: state.step + 1, images: state.images + tp.batch_size, seconds: state.seconds + seconds };
