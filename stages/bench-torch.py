@@ -10,7 +10,8 @@ layers) is unfairly slow; install OpenBLAS first (`apt-get install libopenblas0-
 warns when it finds a slow BLAS.
 
 Each figure is the median of several timed runs after a warm-up, as in stages/bench.ts, and carries the
-same row name, so the two outputs line up. The UNet is the reference model of
+same row name, so the two outputs line up; each UNet row runs in a process of its own and reports that
+process's peak resident memory (`peakMiB`), as the bench does. The UNet is the reference model of
 tests/fixtures/make_golden.py (checked against the TypeScript one by `npm run verify`), built from the
 same config files. Forward rows run under torch.inference_mode(), as a sampler would.
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -42,9 +44,14 @@ def timed(fn, min_runs=5, budget=1.5):
     return times[len(times) // 2] * 1000, len(times)
 
 
-def emit(bench, value, unit, ms, runs):
+def emit(bench, value, unit, ms, runs, **extra):
     print(json.dumps({'bench': bench, 'backend': 'pytorch', 'value': round(value, 2), 'unit': unit,
-                      'runs': runs, 'ms': round(ms, 2)}), flush=True)
+                      'runs': runs, 'ms': round(ms, 2), **extra}), flush=True)
+
+
+def peak_mib():
+    """This process's peak resident memory so far, in MiB (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def model_of(name):
@@ -73,7 +80,8 @@ def train_row(name, b, min_runs=3, budget=20):
         opt.step()
 
     ms, runs = timed(step, min_runs, budget)
-    emit(f'unet train step b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs)
+    emit(f'unet train step b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
+         peakMiB=peak_mib())
 
 
 def forward_row(name, b, min_runs=3, budget=20):
@@ -82,15 +90,31 @@ def forward_row(name, b, min_runs=3, budget=20):
     x, t = batch_of(cfg, b)
     with torch.inference_mode():
         ms, runs = timed(lambda: model(x, t), min_runs, budget)
-    emit(f'unet forward b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs)
+    emit(f'unet forward b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
+         peakMiB=peak_mib())
+
+
+def unet_row_apart(spec, threads):
+    """One UNet row in a process of its own (this script with --unet), so that its peak memory is its own,
+    as `npm run bench` measures its UNet rows."""
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), '--threads', str(threads), '--unet', spec],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f'bench-torch --unet {spec} failed: {run.stderr.strip().splitlines()[-1:]}')
+    print(run.stdout.strip(), flush=True)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rows', default='matmul,conv,train,forward,seed')
+    p.add_argument('--unet', help='one UNet row only, in this process: kind:config:batch (train:default:64)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.unet:
+        kind, name, b = a.unet.split(':')
+        (train_row if kind == 'train' else forward_row)(name, int(b), *((2, 30) if name == 'seed' else ()))
+        return
     print(f'# PyTorch {torch.__version__}, {torch.get_num_threads()} threads', file=sys.stderr)
     rows = a.rows.split(',')
     x = torch.randn(256, 256)
@@ -110,17 +134,12 @@ def main():
                 ms, runs = timed(lambda: torch.nn.functional.conv2d(x, w, bias, padding=1))
                 flops = 2 * b * cout * hw * hw * cin * 9
                 emit(f'conv3x3 {cin}->{cout} @{hw}x{hw} b{b} fwd', flops / ms / 1e6, 'GFLOP/s', ms, runs)
-    if 'train' in rows:
-        train_row('default', 64)
-        train_row('fast', 16)
-    if 'forward' in rows:
-        forward_row('default', 100)
-        forward_row('fast', 100)
-    if 'seed' in rows:
-        train_row('seed', 16, 2, 30)
-        forward_row('seed', 16, 2, 30)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f'# peak resident memory of this process: {peak:.0f} MB', file=sys.stderr)
+    # the UNet rows each in a process of their own, with its peak memory
+    specs = ((['train:default:64', 'train:fast:16'] if 'train' in rows else [])
+             + (['forward:default:100', 'forward:fast:100'] if 'forward' in rows else [])
+             + (['train:seed:16', 'forward:seed:16'] if 'seed' in rows else []))
+    for spec in specs:
+        unet_row_apart(spec, a.threads)
 
 
 if __name__ == '__main__':
