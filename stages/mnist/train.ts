@@ -81,7 +81,7 @@ export async function train(flags: TrainFlags): Promise<void> {
     }
     // the step's arrays go back to a pool for the next step to reuse (core/buffer-pool.ts): fresh
     // memory costs more than the arithmetic of many of the layers
-    const loss = await stepScope(unet.parameters(), async () => {
+    const loss = await stepScope(optimizer.params, async () => {
       const value = await parallel.lossAndGrad(x0, draw);
       if (Number.isFinite(value)) optimizer.step();
       return value;

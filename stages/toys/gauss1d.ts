@@ -58,7 +58,7 @@ export class Gauss1d {
     this.optimizer.lr = cosineLr(this.lr, step, steps); // a decaying rate lets the last steps settle precisely
     // every array the step makes goes back to the pool when it ends (core/buffer-pool.ts): a browser
     // hands out fresh memory slowly, and each step makes dozens of small arrays
-    return stepScope(this.denoiser.parameters(), () => {
+    return stepScope(this.optimizer.params, () => {
       const level = Array.from({ length: batch }, () => rng.int(0, this.levels)); // a random level per sample
       const sigma = column(level.map((i) => sigmas[i]));
       const sigmaNext = column(level.map((i) => sigmas[i + 1]));
