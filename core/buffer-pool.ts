@@ -15,15 +15,10 @@ const MAX_POOL_BYTES = 1 << 30;
 const free = new Map<number, Float32Array[]>();
 let pooledBytes = 0;
 
+/** A slab being cut into small arrays: how far, and whether it was used before (so its arrays need zeroing). */
+type Cutter = { slab: ArrayBuffer | null; top: number; reused: boolean };
 /** What one open scope has allocated: pooled buffers, and the slabs its small arrays were cut from. */
-type Scope = {
-  buffers: Float32Array[];
-  slabs: ArrayBuffer[];
-  /** The slab being cut, how far, and whether it was used before (so its arrays need zeroing). */
-  slab: ArrayBuffer | null;
-  top: number;
-  reused: boolean;
-};
+type Scope = Cutter & { buffers: Float32Array[]; slabs: ArrayBuffer[] };
 /** The open scopes, innermost last. */
 const scopes: Scope[] = [];
 
@@ -75,8 +70,7 @@ const SLAB = 1 << 18;
 const MAX_FREE_SLABS = 64;
 const freeSlabs: ArrayBuffer[] = [];
 /** Outside any scope: the slab being cut. A slab is collected once no array cut from it is alive. */
-let slab = new ArrayBuffer(0);
-let slabTop = SLAB;
+const loose: Cutter = { slab: null, top: SLAB, reused: false };
 
 /**
  * A zeroed float32 array of n <= MAX_SMALL floats cut from a slab, or null for a larger one. Its
@@ -89,25 +83,17 @@ let slabTop = SLAB;
 export function smallArray(n: number): Float32Array | null {
   if (n > MAX_SMALL || n === 0) return null;
   const scope = scopes[scopes.length - 1];
-  if (scope) {
-    if (scope.slab === null || scope.top + n > SLAB) {
-      const reused = freeSlabs.pop();
-      scope.slab = reused ?? new ArrayBuffer(4 * SLAB);
-      scope.reused = reused !== undefined;
-      scope.slabs.push(scope.slab);
-      scope.top = 0;
-    }
-    const array = new Float32Array(scope.slab, 4 * scope.top, n);
-    if (scope.reused) array.fill(0); // only what is cut: a step uses a small part of a slab
-    scope.top += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
-    return array;
+  const c: Cutter = scope ?? loose;
+  if (c.slab === null || c.top + n > SLAB) {
+    const reused = scope ? freeSlabs.pop() : undefined;
+    c.slab = reused ?? new ArrayBuffer(4 * SLAB);
+    c.reused = reused !== undefined;
+    scope?.slabs.push(c.slab);
+    c.top = 0;
   }
-  if (slabTop + n > SLAB) {
-    slab = new ArrayBuffer(4 * SLAB);
-    slabTop = 0;
-  }
-  const array = new Float32Array(slab, 4 * slabTop, n);
-  slabTop += (n + 3) & ~3;
+  const array = new Float32Array(c.slab, 4 * c.top, n);
+  if (c.reused) array.fill(0); // only what is cut: a step uses a small part of a slab
+  c.top += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
   return array;
 }
 

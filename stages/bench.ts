@@ -68,17 +68,13 @@ runMain(async () => {
     // one row in this process (a full run starts one such process per UNet row)
     const backend = flags.backends.split(',')[0];
     await useBackend(backend);
-    const peak = new PeakMemory();
-    const row = await unetRow(parseUnetSpec(flags.unet), backend, { smoke, peak });
-    peak.close();
-    console.log(JSON.stringify(row));
+    console.log(JSON.stringify(await unetRow(parseUnetSpec(flags.unet), backend, smoke)));
     return;
   }
   const budget = smoke ? 50 : 1500;
   const runs = smoke ? 1 : flags.runs;
   const rng = new Rng(0);
   const rows: Row[] = [];
-  const peak = new PeakMemory();
   const emit = (row: Row) => {
     rows.push(row);
     if (flags.json) console.log(JSON.stringify(row));
@@ -143,7 +139,7 @@ runMain(async () => {
     for (const spec of unets) {
       for (const t of threads > 1 ? [1, threads] : [1]) {
         const one = { ...spec, threads: t };
-        emit(smoke ? await unetRow(one, backend, { smoke, peak }) : unetRowApart(one, backend));
+        emit(smoke ? await unetRow(one, backend, smoke) : unetRowApart(one, backend));
       }
     }
 
@@ -179,7 +175,6 @@ runMain(async () => {
     }
   }
 
-  peak.close();
   if (!flags.json) printTable(rows);
   for (const r of rows) {
     if (!(r.value > 0) || !Number.isFinite(r.value))
@@ -217,11 +212,7 @@ function unetRowApart(spec: UnetSpec, backend: string): Row {
  * between `threads` (DataParallel, ParallelForward); with the peak resident memory while it ran, after
  * what earlier work left (the buffer pool, garbage) is let go.
  */
-async function unetRow(
-  spec: UnetSpec,
-  backend: string,
-  { smoke, peak }: { smoke: boolean; peak: PeakMemory },
-): Promise<Row> {
+async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise<Row> {
   const { kind, name, batch, threads } = spec;
   const rng = new Rng(1);
   const { cfg, net, x, t } = unetWork(name, batch, rng);
@@ -229,16 +220,21 @@ async function unetRow(
   const watched = async (fn: () => unknown) => {
     clearPool();
     collectGarbage();
-    peak.start();
-    const r = await medianTime(fn, minRuns, budget);
-    return { ...r, peakMiB: peak.stop() };
+    const peak = new PeakMemory();
+    try {
+      peak.start();
+      const r = await medianTime(fn, minRuns, budget);
+      return { ...r, peakMiB: peak.stop() };
+    } finally {
+      peak.close();
+    }
   };
   let r: { ms: number; runs: number; peakMiB: number };
   if (kind === 'train') {
     const opt = new Adam(net.parameters(), { lr: 1e-4 });
     const target = rng.randn(x.shape);
     // each step's arrays go back to the pool for the next (stepScope), as stage:mnist trains
-    const params = net.parameters();
+    const { params } = opt;
     if (threads === 1) {
       r = await watched(() =>
         stepScope(params, () => {
