@@ -1,7 +1,8 @@
 // Training checkpoints as safetensors: the model's weights under `model.`, the EMA weights under `ema.`,
 // the optimiser's buffers under `optim.`, and in the metadata the config and the training state (step,
 // images seen, seconds of training, the data-loader's position). A "release" checkpoint keeps only
-// `ema.` (what sampling uses), which is enough for `sample` and a quarter of the size.
+// `ema.` (what sampling uses), which is enough for `sample` and a quarter of the size. Extra EMAs tracked
+// for comparison (train_params.ema_sigma_rels) go under their own prefixes, e.g. `ema_sigma0.05.`.
 import { Tensor } from '../tensor.ts';
 import type { Module } from '../nn/module.ts';
 import type { Optimizer } from '../optim.ts';
@@ -18,9 +19,18 @@ export type TrainingState = { step: number; images: number; seconds: number };
 
 export function saveCheckpoint(
   path: string,
-  parts: { model?: Module; ema: Module; optimizer?: Optimizer; config: unknown; state: TrainingState },
+  parts: {
+    model?: Module;
+    ema: Module;
+    optimizer?: Optimizer;
+    extras?: ReadonlyMap<string, Module>;
+    config: unknown;
+    state: TrainingState;
+  },
 ): void {
   const tensors = moduleTensors(parts.ema, 'ema.');
+  for (const [name, m] of parts.extras ?? [])
+    for (const [k, t] of moduleTensors(m, `${name}.`)) tensors.set(k, t);
   if (parts.model) for (const [k, t] of moduleTensors(parts.model, 'model.')) tensors.set(k, t);
   if (parts.optimizer) {
     for (const [k, buf] of parts.optimizer.stateBuffers())
@@ -87,9 +97,10 @@ function checkState(state: unknown, path: string): Checkpoint['state'] {
 export function restoreCheckpoint(
   ckpt: Checkpoint,
   path: string,
-  parts: { ema: Module; model?: Module; optimizer?: Optimizer },
+  parts: { ema: Module; model?: Module; optimizer?: Optimizer; extras?: ReadonlyMap<string, Module> },
 ): void {
   loadModule(ckpt.file, parts.ema, 'ema.', path);
+  for (const [name, m] of parts.extras ?? []) loadModule(ckpt.file, m, `${name}.`, path);
   if (parts.model) {
     if (!ckpt.full)
       throw new Error(`${path}: a release checkpoint (EMA weights only) cannot resume training`);

@@ -48,6 +48,12 @@ export type TrainParams = {
    * by "no class", which teaches the unconditional half of classifier-free guidance (Ho & Salimans 2022).
    */
   cond_drop_prob: number;
+  /**
+   * sigma_rel of EDM2 power-function EMAs (core/ema.ts) kept beside the ema_decay one, to compare EMA
+   * lengths within one run: each is saved in checkpoints, snapshots and at the end; sampling uses the
+   * ema_decay one unless pointed at another's file. Empty: none.
+   */
+  ema_sigma_rels: number[];
 };
 
 /** Which images the stage trains on: MNIST's digits (stage:mnist) or the coloured shapes drawn in code (stage:rgb). */
@@ -63,7 +69,8 @@ export type StageConfig = {
 export class ConfigError extends Error {}
 
 export type Field = {
-  kind: 'int' | 'number' | 'string';
+  /** 'numbers': a list of numbers, each within min and max */
+  kind: 'int' | 'number' | 'string' | 'numbers';
   min?: number;
   max?: number;
   choices?: readonly string[];
@@ -71,7 +78,7 @@ export type Field = {
   exclusive?: boolean;
   /** For strings: what the value must look like, and how to say so. */
   pattern?: { test: RegExp; says: string };
-  default?: number | string;
+  default?: number | string | readonly number[];
 };
 
 /**
@@ -125,6 +132,7 @@ const TRAIN: Record<keyof TrainParams, Field> = {
   sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },
   sample_steps: { kind: 'int', min: 1, max: 10000, default: 50 },
   cond_drop_prob: { kind: 'number', min: 0, max: 1, default: 0.1 },
+  ema_sigma_rels: { kind: 'numbers', min: 0, max: 0.2887, exclusive: true, default: [] },
 };
 
 /** Whether a number lies within a field's bounds. */
@@ -154,7 +162,7 @@ function section<T>(
   for (const key of Object.keys(obj)) {
     if (!(key in fields)) throw new ConfigError(`config: unknown field ${name}.${key}`);
   }
-  const out: Record<string, number | string> = {};
+  const out: Record<string, number | string | number[]> = {};
   for (const [key, f] of Object.entries(fields)) {
     const path = `${name}.${key}`;
     let v = obj[key];
@@ -171,6 +179,16 @@ function section<T>(
       if (f.pattern && !f.pattern.test.test(v)) {
         throw new ConfigError(`config: ${path} must be ${f.pattern.says}; got ${JSON.stringify(v)}`);
       }
+    } else if (f.kind === 'numbers') {
+      const ok =
+        Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x) && inRange(f, x));
+      if (!ok) {
+        const [open, close] = f.exclusive ? ['(', ')'] : ['[', ']'];
+        throw new ConfigError(
+          `config: ${path} must be a list of numbers in ${open}${f.min ?? '-inf'}, ${f.max ?? 'inf'}${close}, got ${JSON.stringify(v)}`,
+        );
+      }
+      v = [...(v as number[])];
     } else {
       const ok = typeof v === 'number' && Number.isFinite(v) && (f.kind === 'number' || Number.isInteger(v));
       if (!ok)
@@ -184,7 +202,7 @@ function section<T>(
         );
       }
     }
-    out[key] = v as number | string;
+    out[key] = v as number | string | number[];
   }
   return out as T;
 }

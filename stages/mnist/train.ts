@@ -4,7 +4,7 @@
 // exactly; then samples the EMA weights and judges the samples.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { Adam, cosineLr, Rng, stepScope, Tensor, UNet } from '../../core/index.ts';
-import { Ema } from '../../core/ema.ts';
+import { Ema, PowerEma } from '../../core/ema.ts';
 import {
   readCheckpoint,
   restoreCheckpoint,
@@ -39,7 +39,7 @@ export async function train(flags: TrainFlags): Promise<void> {
 
   // Model, its EMA and the optimiser: resumed from the checkpoint, or started from init_from's weights.
   const run = buildRun(cfg, flags, ckptPath);
-  const { unet, emaNet, ema, optimizer } = run;
+  const { unet, emaNet, ema, optimizer, extras } = run;
   console.log(
     `UNet: ${unet.numParameters().toLocaleString('en')} parameters; ${cfg.diffusion_params.objective} objective; batch ${tp.batch_size}`,
   );
@@ -54,7 +54,16 @@ export async function train(flags: TrainFlags): Promise<void> {
   });
   console.log(parallel.description);
   let state = run.state;
-  const save = () => saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, config: cfg, state });
+  const extraNets = new Map([...extras].map(([name, e]) => [name, e.shadow]));
+  const save = () =>
+    saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, extras: extraNets, config: cfg, state });
+  /** The EMA weights (and each extra EMA's, as `<stem>-sigma0.05.safetensors`) as release checkpoints. */
+  const release = (stem: string) => {
+    saveCheckpoint(out.path(`${stem}.safetensors`), { ema: emaNet, config: cfg, state });
+    for (const [name, e] of extras)
+      saveCheckpoint(out.path(`${stem}-${name.slice(4)}.safetensors`), { ema: e.shadow, config: cfg, state });
+    return out.path(`${stem}.safetensors`);
+  };
   const log = startLog(out, state.step);
   const snapshots = snapshotClock(flags['snapshot-minutes'], state.seconds);
   const every = flags['preview-minutes'];
@@ -92,6 +101,7 @@ export async function train(flags: TrainFlags): Promise<void> {
       );
     }
     ema.update(state.step);
+    for (const e of extras.values()) e.update(state.step);
     const seconds = (performance.now() - t0) / 1000;
     state = { step: state.step + 1, images: state.images + tp.batch_size, seconds: state.seconds + seconds };
     smooth = Number.isNaN(smooth) ? loss : 0.98 * smooth + 0.02 * loss;
@@ -105,10 +115,7 @@ export async function train(flags: TrainFlags): Promise<void> {
       lastCkpt = state.seconds;
     }
     const minutes = snapshots.due(state.seconds);
-    if (minutes !== null) {
-      const name = `snapshot-${String(minutes).padStart(3, '0')}min.safetensors`;
-      saveCheckpoint(out.path(name), { ema: emaNet, config: cfg, state });
-    }
+    if (minutes !== null) release(`snapshot-${String(minutes).padStart(3, '0')}min`);
     if (preview?.due(state.seconds)) preview.take(emaNet, state, (text) => bar.footer(text));
     if (await stop.requested()) {
       save();
@@ -121,7 +128,7 @@ export async function train(flags: TrainFlags): Promise<void> {
   save();
   out.record(ckptPath);
   // the EMA weights alone (a quarter of the checkpoint): what `sample` needs, and what a release ships
-  saveCheckpoint(out.record(out.path('ema.safetensors')), { ema: emaNet, config: cfg, state });
+  out.record(release('ema'));
   out.record(log);
   console.log(`trained ${state.step} steps, ${state.images} images, ${(state.seconds / 60).toFixed(1)} min`);
   const cost = preview?.finish(emaNet, state, (text) => (flags.quiet ? undefined : console.error(text)));
@@ -144,7 +151,15 @@ function realGrid(out: OutputDir, dataset: ImageData, train: Images): void {
     .save(out.record(out.path('real.png')));
 }
 
-type Run = { unet: UNet; emaNet: UNet; ema: Ema; optimizer: Adam; state: TrainingState };
+type Run = {
+  unet: UNet;
+  emaNet: UNet;
+  ema: Ema;
+  /** train_params.ema_sigma_rels' power-function EMAs, by checkpoint prefix ('ema_sigma0.05') */
+  extras: Map<string, PowerEma>;
+  optimizer: Adam;
+  state: TrainingState;
+};
 
 /** The model, its EMA and Adam, resumed from `ckptPath` when it exists (and --fresh is not given). */
 function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
@@ -152,8 +167,14 @@ function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
   const unet = new UNet(cfg.model_params, new Rng(flags.seed));
   const emaNet = new UNet(cfg.model_params, new Rng(flags.seed));
   const ema = new Ema(unet, emaNet, tp.ema_decay, tp.ema_warmup === 'inverse');
+  const extras = new Map(
+    tp.ema_sigma_rels.map((rel) => {
+      const shadow = new UNet(cfg.model_params, new Rng(flags.seed));
+      return [`ema_sigma${rel}`, new PowerEma(unet, shadow, rel)];
+    }),
+  );
   const optimizer = new Adam(unet.parameters(), { lr: tp.lr });
-  const run = { unet, emaNet, ema, optimizer, state: { step: 0, images: 0, seconds: 0 } };
+  const run = { unet, emaNet, ema, extras, optimizer, state: { step: 0, images: 0, seconds: 0 } };
   if (existsSync(ckptPath) && !flags.fresh) {
     const ckpt = readCheckpoint(ckptPath);
     if (JSON.stringify(validateConfig(ckpt.config)) !== JSON.stringify(cfg)) {
@@ -161,7 +182,8 @@ function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
         `${ckptPath} was trained with a different config; use --fresh to start over, or another --out`,
       );
     }
-    restoreCheckpoint(ckpt, ckptPath, { ema: emaNet, model: unet, optimizer });
+    const extraNets = new Map([...extras].map(([name, e]) => [name, e.shadow]));
+    restoreCheckpoint(ckpt, ckptPath, { ema: emaNet, model: unet, optimizer, extras: extraNets });
     run.state = { step: ckpt.state.step, images: ckpt.state.images, seconds: ckpt.state.seconds };
     console.log(
       `resuming from ${ckptPath}: step ${run.state.step}, ${run.state.images} images, ${(run.state.seconds / 60).toFixed(1)} min trained`,

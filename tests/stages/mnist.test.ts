@@ -94,6 +94,8 @@ for (const classes of [0, 10]) {
       c.train_params.num_steps = 12;
       // a conditional run also draws which labels to drop from the step's generator
       if (classes > 0) Object.assign(c.model_params, { num_classes: classes });
+      // and keeps a power-function EMA beside the main one, which must resume exactly too
+      if (classes > 0) Object.assign(c.train_params, { ema_sigma_rels: [0.1] });
     });
     const whole = runStage(
       'stages/mnist.ts',
@@ -138,6 +140,14 @@ for (const classes of [0, 10]) {
     assert.is(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stdout, /resuming from .* step \d+/);
     assert.equal(losses(out), losses(join(dir, 'whole')));
+    if (classes > 0) {
+      const weights = (d: string, file = 'ema-sigma0.1.safetensors') => {
+        const t = readSafetensors(join(d, file)).tensors;
+        return [...t.keys()].sort().map((k) => Array.from(t.get(k)?.data ?? []));
+      };
+      assert.equal(weights(out), weights(join(dir, 'whole')));
+      assert.not.equal(weights(out), weights(out, 'ema.safetensors')); // another average of the same weights
+    }
   });
 }
 

@@ -71,6 +71,7 @@ const value = fc.oneof(
 
 /** A value a schema field allows. */
 function allowed(f: Field, v: unknown): boolean {
+  if (f.kind === 'numbers') return Array.isArray(v) && v.every((x) => allowed({ ...f, kind: 'number' }, x));
   if (f.kind === 'string') {
     return (
       typeof v === 'string' && (!f.choices || f.choices.includes(v)) && (!f.pattern || f.pattern.test.test(v))

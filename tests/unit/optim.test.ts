@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Adam, AdamW, Linear, Rng, SGD, parameter, tensor, type Tensor } from '../../core/index.ts';
-import { Ema } from '../../core/ema.ts';
+import { Ema, PowerEma } from '../../core/ema.ts';
 
 function withGrad(values: number[], grad: number[]): Tensor {
   const p = parameter(tensor(values, undefined, { dtype: 'float64' }));
@@ -116,6 +116,36 @@ test('Ema.warmupSteps is the first step whose warm-up decay reaches the configur
     assert.ok((1 + n) / (10 + n) >= d - 1e-15 && (1 + n - 1) / (10 + n - 1) < d, `${d}: ${n}`);
   }
   assert.is(Ema.warmupSteps(0.9995), 17990);
+});
+
+test('PowerEma: gamma from sigma_rel as EDM2 tabulates it (0.05 -> 16.97, 0.10 -> 6.94)', () => {
+  assert.ok(Math.abs(PowerEma.gammaOf(0.05) - 16.97) < 0.01, `${PowerEma.gammaOf(0.05)}`);
+  assert.ok(Math.abs(PowerEma.gammaOf(0.1) - 6.94) < 0.01, `${PowerEma.gammaOf(0.1)}`);
+  assert.throws(() => PowerEma.gammaOf(0.3), /sigma_rel must be in/);
+});
+
+test('PowerEma weighs step t by about t^gamma: on a ramp w_t = t it sits (gamma + 1) / (gamma + 2) of the way', () => {
+  // sum t^(gamma + 1) / sum t^gamma over t = 1..T is about T (gamma + 1) / (gamma + 2); an EMA of fixed
+  // length would instead trail the ramp by a fixed number of steps, whatever T
+  for (const rel of [0.05, 0.15]) {
+    const [model, shadow] = [
+      new Linear(1, 1, new Rng(0), { bias: false }),
+      new Linear(1, 1, new Rng(1), { bias: false }),
+    ];
+    const ema = new PowerEma(model, shadow, rel);
+    const g = ema.gamma;
+    for (const T of [500, 2000]) {
+      for (let step = T === 500 ? 0 : 500; step < T; step++) {
+        model.weight.data[0] = step + 1;
+        ema.update(step);
+      }
+      const want = (T * (g + 1)) / (g + 2);
+      assert.ok(
+        Math.abs(shadow.weight.data[0] - want) / want < 0.01,
+        `${rel} ${T}: ${shadow.weight.data[0]} vs ${want}`,
+      );
+    }
+  }
 });
 
 test.run();
