@@ -8,6 +8,7 @@ import { build, type Plugin } from 'esbuild';
 import { readCheckpoint } from '../core/io/checkpoint.ts';
 import { validateConfig } from '../stages/lib/config.ts';
 import { dataOf } from '../stages/mnist/data.ts';
+import { GUIDANCE } from '../stages/mnist/draw.ts';
 import { parseFlags, runMain } from '../stages/lib/cli.ts';
 
 /** The checkpoints the page offers: the files `sample` reads by default, under a name for the menu. */
@@ -58,7 +59,9 @@ export async function buildPage(outDir = 'web/dist'): Promise<string[]> {
   const list = PAGE_CHECKPOINTS.map(({ file, from, label }) => {
     const cfg = validateConfig(readCheckpoint(from).config);
     const classes = cfg.model_params.num_classes ? dataOf(cfg).classNames.slice(0, cfg.model_params.num_classes) : null; // prettier-ignore
-    return { file: `checkpoints/${file}`, label, classes };
+    // and the guidance `sample` recommends for its data set, as the page's default
+    const guidance = classes ? GUIDANCE[cfg.dataset_params.name].scale : null;
+    return { file: `checkpoints/${file}`, label, classes, guidance };
   });
   writeFileSync(join(outDir, 'checkpoints.json'), JSON.stringify(list, null, 1));
   return [

@@ -2,7 +2,7 @@
 // (web/worker.ts), so this thread only draws what the worker posts.
 import type { Picture, Reply, Request, Toy } from './protocol.ts';
 
-type CheckpointEntry = { file: string; label: string; classes: string[] | null };
+type CheckpointEntry = { file: string; label: string; classes: string[] | null; guidance: number | null };
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const num = (id: string) => Number($<HTMLInputElement>(id).value);
@@ -182,6 +182,7 @@ function fillClasses(): void {
   for (const [i, name] of (entry?.classes ?? []).entries()) select.add(new Option(name, String(i)));
   select.disabled = !entry?.classes;
   $<HTMLInputElement>('guidance').disabled = !entry?.classes;
+  if (entry?.guidance) $<HTMLInputElement>('guidance').value = String(entry.guidance);
 }
 
 $('backend').addEventListener('change', () => {

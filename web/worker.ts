@@ -147,7 +147,7 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
       seed: req.seed,
       labels: labels ?? undefined,
       guidance: labels ? req.guidance : 1,
-      interval: GUIDANCE.interval, // where guidance applies: as `sample` does by default
+      interval: GUIDANCE[cfg.dataset_params.name].interval, // where guidance applies: as `sample` does by default
       forward,
       onStep: (view) => {
         done++;

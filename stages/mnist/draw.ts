@@ -13,16 +13,22 @@ import {
   type UNetForward,
 } from '../../core/diffusion/image.ts';
 import { clipDenoiser, type Denoiser } from '../../core/diffusion/schedulers.ts';
-import { objectiveOf, type StageConfig } from '../lib/config.ts';
+import { objectiveOf, type DatasetParams, type StageConfig } from '../lib/config.ts';
 
 /** Images per sampler batch (guidance runs twice as many through the UNet at once). */
 export const BATCH = 100;
 
+export type Guidance = { scale: number; interval: [number, number] };
+
 /**
  * The guidance a class-conditional checkpoint samples with unless --guidance and --guidance-interval say
- * otherwise: the scale W, and the noise levels sigma where it applies (docs/mnist-class.md measures them).
+ * otherwise, per data set: the scale W, and the noise levels sigma where it applies, each chosen on the
+ * data set's committed checkpoint (docs/mnist-class.md, docs/rgb.md).
  */
-export const GUIDANCE = { scale: 2, interval: [0.5, 5] as [number, number] };
+export const GUIDANCE: Record<DatasetParams['name'], Guidance> = {
+  mnist: { scale: 2, interval: [0.5, 5] },
+  shapes: { scale: 2, interval: [0.5, 5] },
+};
 
 /** n samples spread evenly over `classes`, in order: sample i asks for classes[floor(i k / n)]. */
 export function spreadLabels(n: number, classes: number[]): number[] {

@@ -4,6 +4,7 @@ import type { FlagSpec, Flags } from '../lib/cli.ts';
 import { BACKEND_FLAG } from '../lib/flags.ts';
 import { MNIST, shapes, type ImageData } from './data.ts';
 import { GUIDANCE } from './draw.ts';
+import type { DatasetParams } from '../lib/config.ts';
 
 /** A program of the image stage: its name, its defaults, and the data set of images of a given size. */
 export type ImageStage = {
@@ -12,6 +13,8 @@ export type ImageStage = {
   configHelp: string;
   checkpoint: string;
   out: string;
+  /** the data set of its checkpoints (which guidance `sample` defaults to) */
+  dataset: DatasetParams['name'];
   dataFor: (size: number) => ImageData;
 };
 
@@ -21,6 +24,7 @@ export const MNIST_STAGE: ImageStage = {
   configHelp: 'fast.json, about 20 minutes here; default.json, the long recipe of the committed checkpoint',
   checkpoint: 'stages/mnist/default.safetensors',
   out: 'out/mnist',
+  dataset: 'mnist',
   dataFor: () => MNIST,
 };
 
@@ -30,6 +34,7 @@ export const RGB_STAGE: ImageStage = {
   configHelp: 'shapes.json, the recipe of the committed checkpoint',
   checkpoint: 'stages/rgb/shapes.safetensors',
   out: 'out/rgb',
+  dataset: 'shapes',
   dataFor: (size) => shapes(size === 32 ? 32 : 28),
 };
 
@@ -83,12 +88,12 @@ function allFlags(stage: ImageStage) {
     guidance: {
       type: 'string',
       default: '',
-      help: `classifier-free guidance W of a class-conditional checkpoint: D = D_uncond + W (D_cond - D_uncond), 1 none, 0 unconditional (default ${GUIDANCE.scale}, the W recommended by measurement)`,
+      help: `classifier-free guidance W of a class-conditional checkpoint: D = D_uncond + W (D_cond - D_uncond), 1 none, 0 unconditional (default ${GUIDANCE[stage.dataset].scale} for ${stage.dataset}, the W recommended by measurement)`,
     },
     'guidance-interval': {
       type: 'string',
       default: '',
-      help: `guide only at noise levels sigma in LO,HI, the conditional prediction alone elsewhere; all: every level (default ${GUIDANCE.interval.join(',')}, measured)`,
+      help: `guide only at noise levels sigma in LO,HI, the conditional prediction alone elsewhere; all: every level (default ${GUIDANCE[stage.dataset].interval.join(',')} for ${stage.dataset}, measured)`,
     },
     'clip-x0': { type: 'boolean', help: 'clamp each x0 prediction to [-1, 1] before the step' },
     quiet: { type: 'boolean', help: 'no progress bar' },

@@ -66,9 +66,10 @@ export class Preview {
     // a conditional model is asked for the classes in turn, 0, 1, ..., 9, 0, ..., with the recommended guidance
     const classes = this.cfg.model_params.num_classes ?? 0;
     const labels = classes > 0 ? Array.from({ length: count }, (_, i) => i % classes) : undefined;
+    const recommended = GUIDANCE[this.cfg.dataset_params.name];
     const { images } = drawSamples(ema, this.cfg, {
       ...{ sampler: 'ddim', steps, count, seed: this.seed, quiet: true },
-      ...{ labels, guidance: GUIDANCE.scale, interval: GUIDANCE.interval },
+      ...{ labels, guidance: recommended.scale, interval: recommended.interval },
     });
     const scores = judgeImages(this.data, images, count, labels);
     const minutes = state.seconds / 60;

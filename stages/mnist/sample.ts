@@ -17,7 +17,7 @@ import { choiceFlag } from '../lib/flags.ts';
 import { OutputDir } from '../lib/output.ts';
 import { Progress } from '../lib/progress.ts';
 import { dataOf, pickImages } from './data.ts';
-import { BATCH, drawImages, GUIDANCE, spreadLabels, type DrawOptions } from './draw.ts';
+import { BATCH, drawImages, GUIDANCE, spreadLabels, type DrawOptions, type Guidance } from './draw.ts';
 import type { ImageStage, SampleFlags } from './flags.ts';
 
 export async function sample(flags: SampleFlags, stage: ImageStage): Promise<void> {
@@ -25,7 +25,12 @@ export async function sample(flags: SampleFlags, stage: ImageStage): Promise<voi
   const sampler = choiceFlag(flags.sampler, IMAGE_SAMPLERS, 'sampler', command);
   const ckpt = readCheckpoint(flags.checkpoint);
   const cfg = validateConfig(ckpt.config);
-  const { labels, guidance, interval } = conditioning(flags, cfg.model_params.num_classes ?? 0, command);
+  const { labels, guidance, interval } = conditioning(
+    flags,
+    cfg.model_params.num_classes ?? 0,
+    GUIDANCE[cfg.dataset_params.name],
+    command,
+  );
   const ema = new UNet(cfg.model_params, new Rng(0));
   restoreCheckpoint(ckpt, flags.checkpoint, { ema });
   const out = new OutputDir(flags.out);
@@ -53,6 +58,7 @@ export async function sample(flags: SampleFlags, stage: ImageStage): Promise<voi
 function conditioning(
   flags: SampleFlags,
   classes: number,
+  recommended: Guidance,
   command: string,
 ): { labels: number[] | null; guidance: number; interval?: [number, number] } {
   const usage = `usage: npm run ${command} --help`;
@@ -66,7 +72,7 @@ function conditioning(
     return { labels: null, guidance: 1 };
   }
   const text = flags.guidance.trim();
-  const guidance = text === '' ? GUIDANCE.scale : Number(text);
+  const guidance = text === '' ? recommended.scale : Number(text);
   if (!(text === '' || (Number.isFinite(guidance) && guidance >= 0))) {
     throw new UsageError(`--guidance expects a number >= 0, got '${flags.guidance}'`, usage);
   }
@@ -78,13 +84,17 @@ function conditioning(
       throw new UsageError(`--classes: '${list[i]}' is not a class of this checkpoint (0..${classes - 1}); give all or a list like 0,3,7`, usage); // prettier-ignore
     }
   });
-  return { labels: spreadLabels(flags.n, digits), guidance, interval: guidanceInterval(flags, usage) };
+  return {
+    labels: spreadLabels(flags.n, digits),
+    guidance,
+    interval: guidanceInterval(flags, recommended, usage),
+  };
 }
 
 /** --guidance-interval LO,HI: two noise levels 0 <= LO < HI (HI may be inf); all: every level. */
-function guidanceInterval(flags: SampleFlags, usage: string): [number, number] {
+function guidanceInterval(flags: SampleFlags, recommended: Guidance, usage: string): [number, number] {
   const text = flags['guidance-interval'].trim();
-  if (text === '') return GUIDANCE.interval;
+  if (text === '') return recommended.interval;
   if (text === 'all') return [0, Infinity];
   const [lo, hi, ...rest] = text.split(',').map((v) => (v.trim() === 'inf' ? Infinity : Number(v.trim())));
   if (rest.length > 0 || !(lo >= 0 && hi > lo) || Number.isNaN(hi)) {

@@ -294,7 +294,8 @@ async function sampleAndJudge(
   const tp = cfg.train_params;
   const classes = cfg.model_params.num_classes ?? 0;
   const labels = classes > 0 ? spreadLabels(tp.num_samples, [...Array(classes).keys()]) : undefined;
-  const guidance = classes > 0 ? GUIDANCE.scale : 1;
+  const recommended = GUIDANCE[cfg.dataset_params.name];
+  const guidance = classes > 0 ? recommended.scale : 1;
   const { images } = await drawSamplesSplit(emaNet, cfg, {
     ...{ threads: flags.threads, backend: flags.backend, log: () => undefined },
     sampler: tp.sampler,
@@ -304,7 +305,7 @@ async function sampleAndJudge(
     quiet: flags.quiet,
     labels,
     guidance,
-    interval: GUIDANCE.interval,
+    interval: recommended.interval,
   });
   const rows = tp.num_grid_rows;
   const grid = labels
@@ -316,7 +317,7 @@ async function sampleAndJudge(
     ...scores,
     sampler: tp.sampler,
     steps: tp.sample_steps,
-    ...(labels ? { guidance, guidanceInterval: GUIDANCE.interval } : {}),
+    ...(labels ? { guidance, guidanceInterval: recommended.interval } : {}),
     trainedSteps: state.step,
     trainedImages: state.images,
     trainedMinutes: state.seconds / 60,
