@@ -1,6 +1,8 @@
 // `npm run bench`: throughput of the hot kernels on every backend available here, as a table (or, with
 // --json, one JSON object per line). Each figure is the median of several timed runs after a warm-up.
 //   matmul n^3                      GFLOP/s, 2 n^3 flops, through the matmul op
+//                                   (op rows run inside a scope, as a training or sampling step runs them:
+//                                   the output reuses the last call's buffer rather than fresh memory)
 //   conv3x3 fwd/bwd at batch 64     GFLOP/s, 2 B Cout H W Cin 9 flops per pass (backward: dW and dX, 2x)
 //   unet train step                 images/s for forward + backward + Adam: the default MNIST config
 //                                   (stages/mnist/default.json) at batch 64, fast.json and seed.json at 16
@@ -115,7 +117,7 @@ runMain(async () => {
     for (const n of sizes) {
       const a = rng.randn([n, n]);
       const b = rng.randn([n, n]);
-      const t = await medianTime(() => noGrad(() => matmul(a, b)), runs, budget);
+      const t = await medianTime(() => inScope(() => matmul(a, b)), runs, budget);
       emit({ bench: `matmul ${n}^3`, backend, value: (2 * n ** 3) / t.ms / 1e6, unit: 'GFLOP/s', ...t });
     }
 
@@ -149,7 +151,7 @@ runMain(async () => {
       const bias = rng.randn([cout]);
       const flops = 2 * b * cout * hw * hw * cin * 9;
       const name = `conv3x3 ${cin}->${cout} @${hw}x${hw} b${b}`;
-      const fwd = await medianTime(() => noGrad(() => conv2d(x, w, bias, { padding: 1 })), runs, budget);
+      const fwd = await medianTime(() => inScope(() => conv2d(x, w, bias, { padding: 1 })), runs, budget);
       emit({ bench: `${name} fwd`, backend, value: flops / fwd.ms / 1e6, unit: 'GFLOP/s', ...fwd });
       if (cin === convs[0].cin) {
         // backward alone: dX and dW are each a gemm the size of the forward one
@@ -269,6 +271,19 @@ async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise
   const what = kind === 'train' ? 'unet train step' : 'unet forward';
   const bench = `${what} b${batch}${rowSuffix(name)}${threads > 1 ? ` ${threads} threads` : ''}`;
   return { bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r };
+}
+
+/**
+ * Runs an op without gradients inside a scope whose arrays go back to the pool (core/buffer-pool.ts), as
+ * every op of a training step (stepScope) or a sampler step (tidy) runs: a fresh megabyte-sized output
+ * instead costs its page faults on first write, about 2 ms per megabyte on this VM, a third of matmul
+ * 512's time (docs/performance.md).
+ */
+function inScope(op: () => Tensor): void {
+  stepScope([], () => {
+    noGrad(op);
+    return 0;
+  });
 }
 
 /** A UNet of stages/mnist/`name`.json (weights seeded 0), a batch of noise images and their timesteps. */
