@@ -42,6 +42,9 @@ export class Ema {
   }
 }
 
+/** The widest a power-function EMA can be: sigma_rel at gamma = 0 (eq. 3), sqrt(1 / 12), about 0.2887. */
+export const MAX_SIGMA_REL = Math.sqrt(1 / 12);
+
 /**
  * EDM2's power-function EMA (Karras et al. 2024, eq. 2): after the t-th step (t = step + 1) the decay is
  * (1 - 1/t)^(gamma + 1), so the average always spans the same share of the training so far, however long
@@ -61,11 +64,11 @@ export class PowerEma extends Ema {
     this.gamma = PowerEma.gammaOf(sigmaRel);
   }
 
-  /** gamma for a sigma_rel in (0, 0.2887): eq. 3 solved by bisection (sigma_rel falls as gamma grows). */
+  /** gamma for a sigma_rel in (0, MAX_SIGMA_REL): eq. 3 solved by bisection (sigma_rel falls as gamma grows). */
   static gammaOf(sigmaRel: number): number {
     const rel = (g: number) => Math.sqrt((g + 1) / ((g + 2) ** 2 * (g + 3)));
-    if (!(sigmaRel > 0 && sigmaRel < rel(0))) {
-      throw new Error(`PowerEma: sigma_rel must be in (0, ${rel(0).toFixed(4)}), got ${sigmaRel}`);
+    if (!(sigmaRel > 0 && sigmaRel < MAX_SIGMA_REL)) {
+      throw new Error(`PowerEma: sigma_rel must be in (0, ${MAX_SIGMA_REL.toFixed(4)}), got ${sigmaRel}`);
     }
     let [lo, hi] = [0, 1e7];
     for (let i = 0; i < 200; i++) {

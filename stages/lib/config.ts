@@ -3,6 +3,7 @@
 // Every field is checked before anything is built, and an error names the field and what it expects.
 import { readFileSync } from 'node:fs';
 import { SHAPE_CLASSES } from '../../core/data/shapes.ts';
+import { MAX_SIGMA_REL } from '../../core/ema.ts';
 import { validateUNetConfig, type CheckedUNetConfig } from '../../core/nn/unet-config.ts';
 import { makeObjective, type ImageObjective, type ObjectiveSpec } from '../../core/diffusion/objectives.ts';
 
@@ -132,8 +133,14 @@ const TRAIN: Record<keyof TrainParams, Field> = {
   sampler: { kind: 'string', choices: ['ddim', 'ddpm', 'heun'], default: 'ddim' },
   sample_steps: { kind: 'int', min: 1, max: 10000, default: 50 },
   cond_drop_prob: { kind: 'number', min: 0, max: 1, default: 0.1 },
-  ema_sigma_rels: { kind: 'numbers', min: 0, max: 0.2887, exclusive: true, default: [] },
+  ema_sigma_rels: { kind: 'numbers', min: 0, max: MAX_SIGMA_REL, exclusive: true, default: [] },
 };
+
+/** A field's bounds as an interval, e.g. [0, inf) or (0, 1). */
+function bounds(f: Field): string {
+  const [open, close] = f.exclusive ? ['(', ')'] : ['[', ']'];
+  return `${open}${f.min ?? '-inf'}, ${f.max ?? 'inf'}${close}`;
+}
 
 /** Whether a number lies within a field's bounds. */
 function inRange(f: Field, v: number): boolean {
@@ -183,9 +190,8 @@ function section<T>(
       const ok =
         Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x) && inRange(f, x));
       if (!ok) {
-        const [open, close] = f.exclusive ? ['(', ')'] : ['[', ']'];
         throw new ConfigError(
-          `config: ${path} must be a list of numbers in ${open}${f.min ?? '-inf'}, ${f.max ?? 'inf'}${close}, got ${JSON.stringify(v)}`,
+          `config: ${path} must be a list of numbers in ${bounds(f)}, got ${JSON.stringify(v)}`,
         );
       }
       v = [...(v as number[])];
@@ -196,10 +202,7 @@ function section<T>(
           `config: ${path} must be ${f.kind === 'int' ? 'an integer' : 'a number'}, got ${JSON.stringify(v)}`,
         );
       if (!inRange(f, v as number)) {
-        const [open, close] = f.exclusive ? ['(', ')'] : ['[', ']'];
-        throw new ConfigError(
-          `config: ${path} = ${String(v)} is outside ${open}${f.min ?? '-inf'}, ${f.max ?? 'inf'}${close}`,
-        );
+        throw new ConfigError(`config: ${path} = ${String(v)} is outside ${bounds(f)}`);
       }
     }
     out[key] = v as number | string | number[];

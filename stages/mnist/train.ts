@@ -54,14 +54,20 @@ export async function train(flags: TrainFlags): Promise<void> {
   });
   console.log(parallel.description);
   let state = run.state;
-  const extraNets = new Map([...extras].map(([name, e]) => [name, e.shadow]));
   const save = () =>
-    saveCheckpoint(ckptPath, { model: unet, ema: emaNet, optimizer, extras: extraNets, config: cfg, state });
+    saveCheckpoint(ckptPath, {
+      model: unet,
+      ema: emaNet,
+      optimizer,
+      extras: shadows(extras),
+      config: cfg,
+      state,
+    });
   /** The EMA weights (and each extra EMA's, as `<stem>-sigma0.05.safetensors`) as release checkpoints. */
   const release = (stem: string) => {
     saveCheckpoint(out.path(`${stem}.safetensors`), { ema: emaNet, config: cfg, state });
     for (const [name, e] of extras)
-      saveCheckpoint(out.path(`${stem}-${name.slice(4)}.safetensors`), { ema: e.shadow, config: cfg, state });
+      saveCheckpoint(out.path(`${stem}-${name}.safetensors`), { ema: e.shadow, config: cfg, state });
     return out.path(`${stem}.safetensors`);
   };
   const log = startLog(out, state.step);
@@ -155,11 +161,16 @@ type Run = {
   unet: UNet;
   emaNet: UNet;
   ema: Ema;
-  /** train_params.ema_sigma_rels' power-function EMAs, by checkpoint prefix ('ema_sigma0.05') */
+  /** train_params.ema_sigma_rels' power-function EMAs, by name ('sigma0.05') */
   extras: Map<string, PowerEma>;
   optimizer: Adam;
   state: TrainingState;
 };
+
+/** The extra EMAs' weights as a checkpoint stores them, under `ema_<name>.` ('ema_sigma0.05.'). */
+function shadows(extras: Run['extras']) {
+  return new Map([...extras].map(([name, e]) => [`ema_${name}`, e.shadow]));
+}
 
 /** The model, its EMA and Adam, resumed from `ckptPath` when it exists (and --fresh is not given). */
 function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
@@ -170,7 +181,7 @@ function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
   const extras = new Map(
     tp.ema_sigma_rels.map((rel) => {
       const shadow = new UNet(cfg.model_params, new Rng(flags.seed));
-      return [`ema_sigma${rel}`, new PowerEma(unet, shadow, rel)];
+      return [`sigma${rel}`, new PowerEma(unet, shadow, rel)];
     }),
   );
   const optimizer = new Adam(unet.parameters(), { lr: tp.lr });
@@ -182,8 +193,7 @@ function buildRun(cfg: StageConfig, flags: TrainFlags, ckptPath: string): Run {
         `${ckptPath} was trained with a different config; use --fresh to start over, or another --out`,
       );
     }
-    const extraNets = new Map([...extras].map(([name, e]) => [name, e.shadow]));
-    restoreCheckpoint(ckpt, ckptPath, { ema: emaNet, model: unet, optimizer, extras: extraNets });
+    restoreCheckpoint(ckpt, ckptPath, { ema: emaNet, model: unet, optimizer, extras: shadows(extras) });
     run.state = { step: ckpt.state.step, images: ckpt.state.images, seconds: ckpt.state.seconds };
     console.log(
       `resuming from ${ckptPath}: step ${run.state.step}, ${run.state.images} images, ${(run.state.seconds / 60).toFixed(1)} min trained`,

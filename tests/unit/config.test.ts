@@ -102,6 +102,22 @@ test('the data set of a config fits its model: channels, size and classes', () =
   }
 });
 
+test('ema_sigma_rels: a list of sigma_rel values each below sqrt(1/12), the widest a power EMA can be', () => {
+  assert.equal(readConfig(TINY).train_params.ema_sigma_rels, []);
+  assert.equal(
+    readConfig(TINY, ['train_params.ema_sigma_rels=[0.05,0.15]']).train_params.ema_sigma_rels,
+    [0.05, 0.15],
+  );
+  // 0.28868 lies just above sqrt(1/12) = 0.2886751...: refused here, as the EMA itself would refuse it
+  for (const bad of ['[0.28868]', '[0]', '[0.1,"x"]', '0.1']) {
+    const got = errorOf(() => readConfig(TINY, [`train_params.ema_sigma_rels=${bad}`]));
+    assert.match(
+      got,
+      /^config: train_params\.ema_sigma_rels must be a list of numbers in \(0, 0\.2886\d*\), got /,
+    );
+  }
+});
+
 test('a config file that cannot be read, parsed or checked names the file or the field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   writeFileSync(join(dir, 'broken.json'), '{ "train_params": ');
