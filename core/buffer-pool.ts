@@ -22,13 +22,32 @@ type Scope = Cutter & { buffers: Float32Array[]; slabs: ArrayBuffer[] };
 /** The open scopes, innermost last. */
 const scopes: Scope[] = [];
 
-/** A zeroed buffer of n floats from the pool inside a scope, or null (allocate a fresh one). */
-export function takeBuffer(n: number): Float32Array | null {
+/**
+ * Whether a reused array that its op promised to write whole (`zeroed` false) is filled with NaN instead
+ * of being left as the last scope wrote it, so that a test sees any element the op failed to write.
+ */
+let poison = false;
+
+/** Tests only: fill reused arrays that are not zeroed with NaN (see `poison`). */
+export function setPoison(on: boolean): void {
+  poison = on;
+}
+
+/** What a reused array gets before it is handed out: zeros, NaN (poison), or nothing. */
+function refill(array: Float32Array, zeroed: boolean): Float32Array {
+  return zeroed ? array.fill(0) : poison ? array.fill(NaN) : array;
+}
+
+/**
+ * A buffer of n floats from the pool inside a scope, or null (allocate a fresh one). Zeroed unless
+ * `zeroed` is false, for an output its op writes whole: then it holds whatever the last user left.
+ */
+export function takeBuffer(n: number, zeroed = true): Float32Array | null {
   const scope = scopes[scopes.length - 1];
   if (!scope || n < MIN_POOLED) return null;
   const reused = free.get(n)?.pop();
   if (reused) pooledBytes -= 4 * n;
-  const buffer = reused ? reused.fill(0) : new Float32Array(n);
+  const buffer = reused ? refill(reused, zeroed) : new Float32Array(n);
   scope.buffers.push(buffer);
   return buffer;
 }
@@ -80,7 +99,7 @@ const loose: Cutter = { slab: null, top: SLAB, reused: false };
  * scopes released, zeroed again: a browser hands out fresh ArrayBuffer memory far more slowly than it
  * reuses memory it has touched (docs/web.md), and a training step of a toy makes dozens of small arrays.
  */
-export function smallArray(n: number): Float32Array | null {
+export function smallArray(n: number, zeroed = true): Float32Array | null {
   if (n > MAX_SMALL || n === 0) return null;
   const scope = scopes[scopes.length - 1];
   const c: Cutter = scope ?? loose;
@@ -92,7 +111,7 @@ export function smallArray(n: number): Float32Array | null {
     c.top = 0;
   }
   const array = new Float32Array(c.slab, 4 * c.top, n);
-  if (c.reused) array.fill(0); // only what is cut: a step uses a small part of a slab
+  if (c.reused) refill(array, zeroed); // only what is cut: a step uses a small part of a slab
   c.top += (n + 3) & ~3; // 16-byte aligned, as the kernels' SIMD loads like
   return array;
 }

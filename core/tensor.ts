@@ -20,6 +20,15 @@ export function allocate(dtype: DType, n: number): Storage {
   return smallArray(n) ?? takeBuffer(n) ?? new Float32Array(n);
 }
 
+/**
+ * `allocate` for an output its op writes whole before anyone reads it: inside a scope, a reused buffer
+ * is not zeroed first (a forward pass would otherwise write every activation twice).
+ */
+export function allocateOutput(dtype: DType, n: number): Storage {
+  if (dtype === 'float64') return new Float64Array(n);
+  return smallArray(n, false) ?? takeBuffer(n, false) ?? new Float32Array(n);
+}
+
 export function dtypeOf(data: Storage): DType {
   return data instanceof Float64Array ? 'float64' : 'float32';
 }

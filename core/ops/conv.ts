@@ -7,7 +7,7 @@
 // by col2im (the adjoint of im2col).
 // conv_transpose2d *is* that input-gradient map: its forward is conv2d's dx computation and its
 // backward uses conv2d's forward, which makes it short and correct by construction.
-import { allocate, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import { allocate, allocateOutput, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel, type ConvGeometry } from '../kernels/registry.ts';
 import '../kernels/ts.ts';
@@ -113,7 +113,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   const plane = outH * outW;
   const N = batch * plane;
   // [Cout, B P] = W [Cout, K] cols [K, B P] + bias, written out as [B, Cout, P]
-  const out = allocate(dtype, cout * N);
+  const out = allocateOutput(dtype, cout * N);
   const b = bias ? dataAs(bias, dtype) : null;
   kernel('conv2dForward', f64)({ ...geo, x: X, w: W, out, cout, bias: b, batchMajor: true });
   const inputs = bias ? [x, weight, bias] : [x, weight];

@@ -1,7 +1,7 @@
 // Elementwise ops. Each op computes its forward and, right beside it, the backward closure that
 // maps d(loss)/d(out) to d(loss)/d(input) by the chain rule. Binary ops broadcast like NumPy.
-import { allocate, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
-import { broadcastShapes } from '../shape.ts';
+import { allocate, allocateOutput, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
+import { broadcastShapes, shapeSize } from '../shape.ts';
 import { expandData, sumToShape } from './strided.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts.ts';
@@ -32,11 +32,44 @@ function backTo(input: Tensor, g: Storage, shape: readonly number[]): void {
   if (input.requiresGrad) input.accumulateGrad(sumToShape(g, shape, input.shape, input.dtype));
 }
 
+/**
+ * When an operand of shape `from` broadcast to `shape` repeats each of its values over a run of
+ * consecutive elements, that run's length: `from` is `shape` with its leading and trailing dimensions
+ * set to 1 (a per-channel value [B, C, 1, 1] or [1, C, 1, 1] added to [B, C, H, W], or a scalar), and
+ * run r of the output takes value r % size(from). 0 for any other broadcast.
+ */
+function runLength(from: readonly number[], shape: readonly number[]): number {
+  const pad = shape.length - from.length;
+  const dim = (i: number) => (i < pad ? 1 : from[i - pad]);
+  let k = shape.length;
+  while (k > 0 && dim(k - 1) === 1) k--; // the trailing ones
+  let j = k;
+  while (j > 0 && dim(j - 1) === shape[j - 1]) j--; // the dimensions it shares
+  for (let i = 0; i < j; i++) if (dim(i) !== 1) return 0;
+  return shapeSize(shape.slice(k));
+}
+
 export function add(aIn: Operand, bIn: Operand): Tensor {
   const [a, b] = operands('add', aIn, bIn);
-  const { x, y, shape, dtype, n } = aligned('add', a, b);
-  const out = allocate(dtype, n);
-  for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
+  const shape = broadcastShapes('add', a.shape, b.shape);
+  const n = shapeSize(shape);
+  const [big, small] = a.size === n ? [a, b] : [b, a];
+  const inner = big.size === n && small.size < n ? runLength(small.shape, shape) : 0;
+  let out: Storage;
+  if (inner >= 8) {
+    // each value of the smaller operand covers `inner` consecutive outputs, cyclically: no expanded copy
+    // (shorter runs, such as a bias along the last axis, go as fast through the expanded one)
+    const [x, y] = [big.data, small.data];
+    out = allocateOutput(resultDtype(a, b), n);
+    for (let r = 0, i = 0; i < n; r = r + 1 === y.length ? 0 : r + 1) {
+      const v = y[r];
+      for (const end = i + inner; i < end; i++) out[i] = x[i] + v;
+    }
+  } else {
+    const { x, y, dtype } = aligned('add', a, b);
+    out = allocateOutput(dtype, n);
+    for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
+  }
   return opResult('add', out, shape, [a, b], (g) => {
     backTo(a, g, shape); // d(a+b)/da = 1
     backTo(b, g, shape);
@@ -165,7 +198,7 @@ export function relu(a: Tensor): Tensor {
 /** SiLU (swish), x * sigmoid(x): a registry kernel, because every ResNet block calls it twice. */
 export function silu(a: Tensor): Tensor {
   const f64 = a.dtype === 'float64';
-  const out = allocate(a.dtype, a.size);
+  const out = allocateOutput(a.dtype, a.size);
   kernel('siluForward', f64)({ x: a.data, out });
   return opResult('silu', out, a.shape, [a], (g) => {
     const gx = allocate(a.dtype, a.size);

@@ -1,7 +1,7 @@
 // Group normalisation (Wu & He 2018), as torch.nn.functional.group_norm: the channels of each sample are
 // split into `groups` groups, each normalised to zero mean and unit (biased) variance over its channels
 // and positions, then scaled and shifted per channel. One fused kernel forward, one backward.
-import { allocate, dataAs, opResult, resultDtype, Tensor } from '../tensor.ts';
+import { allocate, allocateOutput, dataAs, opResult, resultDtype, Tensor } from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts-norm.ts';
@@ -38,7 +38,7 @@ export function groupNorm(
   const W = weight ? dataAs(weight, dtype) : null;
   const spatial = x.size / (batch * channels);
   const dims = { batch, channels, spatial, groups };
-  const out = allocate(dtype, x.size);
+  const out = allocateOutput(dtype, x.size);
   const mean = allocate(dtype, batch * groups);
   const rstd = allocate(dtype, batch * groups);
   kernel(

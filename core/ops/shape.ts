@@ -2,7 +2,7 @@
 // Each backward moves the gradient back the way the forward moved the data.
 import ndarray from 'ndarray';
 import ops from 'ndarray-ops';
-import { allocate, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import { allocate, allocateOutput, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { formatShape, normalizeAxis, shapeSize } from '../shape.ts';
 
 export function reshape(a: Tensor, shape: readonly number[]): Tensor {
@@ -37,7 +37,7 @@ export function permute(a: Tensor, perm: readonly number[]): Tensor {
   }
   const strides = a.strides;
   const outShape = axes.map((p) => a.shape[p]);
-  const out = allocate(a.dtype, a.size);
+  const out = allocateOutput(a.dtype, a.size);
   permuteCopy(
     a.data,
     outShape,
@@ -86,7 +86,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const widths = tensors.map((t) => t.shape[ax] * inner);
   const rowWidth = widths.reduce((p, w) => p + w, 0);
   const dtype = resultDtype(...tensors);
-  const out = allocate(dtype, outer * rowWidth);
+  const out = allocateOutput(dtype, outer * rowWidth);
   let start = 0;
   tensors.forEach((t, k) => {
     for (let o = 0; o < outer; o++) {
@@ -125,7 +125,7 @@ export function slice(a: Tensor, axis: number, start: number, end?: number): Ten
   const outer = shapeSize(a.shape.slice(0, ax));
   const inner = shapeSize(a.shape.slice(ax + 1));
   const width = (e - s) * inner;
-  const out = allocate(a.dtype, outer * width);
+  const out = allocateOutput(a.dtype, outer * width);
   for (let o = 0; o < outer; o++) {
     out.set(a.data.subarray(o * dim * inner + s * inner, o * dim * inner + e * inner), o * width);
   }

@@ -20,6 +20,12 @@ const r = (shape: number[], o = {}) => rand64(rng, shape, o);
 // binary ops with broadcasting
 check('add [2,3]+[3]', T.add, [r([2, 3]), r([3])]);
 check('add [2,1,4]+[3,1]', T.add, [r([2, 1, 4]), r([3, 1])]);
+check('add [2,3,2,2]+[2,3,1,1] (a value per channel)', T.add, [r([2, 3, 2, 2]), r([2, 3, 1, 1])]);
+check('add [2,3,1]+[2,3,4] (the smaller first)', T.add, [r([2, 3, 1]), r([2, 3, 4])]);
+check('add [2,3,2,2]+[1,3,1,1] (a value per channel for every item)', T.add, [
+  r([2, 3, 2, 2]),
+  r([1, 3, 1, 1]),
+]);
 check('add tensor+number', (a) => T.add(a, 2.5), [r([4])]);
 check('sub [3,1]-[1,4]', T.sub, [r([3, 1]), r([1, 4])]);
 check('sub number-tensor', (a) => T.sub(1, a), [r([2, 2])]);
@@ -28,6 +34,71 @@ check('mul [2,3]*[] (scalar tensor)', T.mul, [r([2, 3]), r([])]);
 check('div [2,3]/[2,1]', T.div, [r([2, 3]), r([2, 1], { awayFromZero: true })]);
 check('pow x^3', (a) => T.pow(a, 3), [r([5])]);
 check('pow x^y', T.pow, [r([2, 3], { positive: true }), r([3])]);
+
+// add's values against index arithmetic, for each way its operands can broadcast
+test('add broadcasts by index', () => {
+  const pairs: [number[], number[]][] = [
+    [
+      [2, 3, 4, 5],
+      [2, 3, 1, 1],
+    ], // a run per channel, added without expanding
+    [
+      [2, 3, 1, 1],
+      [2, 3, 4, 5],
+    ],
+    [[2, 3, 4], []],
+    [
+      [2, 3, 4],
+      [1, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [1, 3, 1, 1],
+    ], // a value per channel, shared by the batch
+    [
+      [2, 3, 4, 10],
+      [3, 4, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [3, 4, 1],
+    ], // runs too short for the fast path
+    [
+      [2, 3, 4],
+      [3, 1],
+    ],
+    [
+      [2, 3, 4],
+      [2, 1, 4],
+    ], // the general path
+    [
+      [2, 1, 4],
+      [3, 1],
+    ],
+    [
+      [2, 3],
+      [2, 3],
+    ],
+  ];
+  for (const [sa, sb] of pairs) {
+    const [a, b] = [rng.randn(sa), rng.randn(sb)];
+    const out = T.add(a, b);
+    const shape = out.shape;
+    // offset into an operand of shape s (right-aligned) for the output position idx
+    const at = (s: number[], idx: number[]) =>
+      s.reduce((o, d, i) => o * d + (d === 1 ? 0 : idx[i + idx.length - s.length]), 0);
+    for (let i = 0; i < out.size; i++) {
+      const idx = shape.map(
+        (_, k) => Math.floor(i / shape.slice(k + 1).reduce((p, d) => p * d, 1)) % shape[k],
+      );
+      const want = a.data[at(sa, idx)] + b.data[at(sb, idx)];
+      assert.ok(
+        Math.abs(out.data[i] - want) < 1e-6,
+        `[${sa}] + [${sb}] at ${idx}: ${out.data[i]} vs ${want}`,
+      );
+    }
+  }
+});
 
 // unary ops
 check('neg', T.neg, [r([6])]);
