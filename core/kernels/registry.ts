@@ -161,9 +161,12 @@ export interface SiluBackwardArgs {
 }
 
 /**
- * Scaled dot-product attention (Vaswani et al. 2017, eq. 1) for `batch` independent (query, key, value)
- * sets: out_i = sum_j softmax_j(scale q_i . k_j) v_j. q and out are [batch, lq, d]; k and v
- * [batch, lk, d]. No [lq, lk] score matrix of a whole set need exist at once.
+ * Scaled dot-product attention (Vaswani et al. 2017, eq. 1) for `batch` x `heads` independent (query,
+ * key, value) sets: out_i = sum_j softmax_j(scale q_i . k_j) v_j, with d features per head. Position i
+ * of head h of item b starts at (b lq + i) qStride + h d in q (likewise in k and v with lk and kvStride,
+ * and in out with lq and outStride): contiguous [batch, lq, d] sets are heads 1 and strides d, and a
+ * packed projection [B, L, 3 H d] is read in place as q = qkv, k = qkv + H d, v = qkv + 2 H d with
+ * stride 3 H d, writing [B, L, H d]. No [lq, lk] score matrix of a whole set need exist at once.
  */
 export interface AttentionArgs {
   q: Storage;
@@ -171,9 +174,13 @@ export interface AttentionArgs {
   v: Storage;
   out: Storage;
   batch: number;
+  heads: number;
   lq: number;
   lk: number;
   d: number;
+  qStride: number;
+  kvStride: number;
+  outStride: number;
   scale: number;
 }
 

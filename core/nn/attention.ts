@@ -5,7 +5,7 @@
 import { Tensor } from '../tensor.ts';
 import type { Rng } from '../random.ts';
 import { formatShape } from '../shape.ts';
-import { attention } from '../ops/attention.ts';
+import { attention, packedSelfAttention } from '../ops/attention.ts';
 import { linear } from '../ops/matmul.ts';
 import { permute, reshape, slice, transpose } from '../ops/shape.ts';
 import { Module, parameter } from './module.ts';
@@ -69,6 +69,11 @@ export class MultiheadAttention extends Module {
     if (query === key && key === value) {
       // self-attention: one product with the packed weight, then split into q, k, v
       const qkv = linear(q0, this.in_proj_weight, this.in_proj_bias);
+      if (!qkv.requiresGrad) {
+        // without autograd (sampling) the kernel reads each head in place and writes them side by side
+        const out = this.out_proj.forward(packedSelfAttention(qkv, this.numHeads));
+        return this.batchFirst ? out : transpose(out, 0, 1);
+      }
       [q, k, v] = [0, 1, 2].map((i) => slice(qkv, -1, i * E, (i + 1) * E));
     } else {
       const project = (x: Tensor, i: number) =>

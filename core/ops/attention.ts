@@ -7,7 +7,16 @@
 //   - a gradient, score tensors past SCORE_LIMIT elements (e.g. 784 positions at 28x28): in blocks of
 //     query rows, keeping only q, k, v; the backward recomputes each block's probabilities, as
 //     memory-efficient attention does (Rabe & Staats 2021), so no [..., L, S] tensor is ever whole.
-import { allocate, dataAs, isGradEnabled, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import {
+  allocate,
+  allocateOutput,
+  dataAs,
+  isGradEnabled,
+  opResult,
+  resultDtype,
+  Tensor,
+  type Storage,
+} from '../tensor.ts';
 import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import { div } from './elementwise.ts';
@@ -35,9 +44,46 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
     dtype === 'float64',
   )({
     ...{ q: dataAs(q, dtype), k: dataAs(k, dtype), v: dataAs(v, dtype), out },
-    ...{ batch: sets, lq, lk, d, scale: 1 / Math.sqrt(d) },
+    ...{ batch: sets, heads: 1, lq, lk, d, qStride: d, kvStride: d, outStride: d, scale: 1 / Math.sqrt(d) },
   });
   return new Tensor(out, q.shape, { op: 'attention' });
+}
+
+/**
+ * Self-attention of `heads` heads without gradients, read in place from a packed projection qkv
+ * [B, L, 3E] (q, k and v side by side, each head's d = E / heads features contiguous within them) and
+ * written as [B, L, E] with the heads side by side: what MultiheadAttention computes between its two
+ * projections, without splitting q, k, v or permuting to [B, H, L, d] and back. For sampling; a tracked
+ * qkv is refused (MultiheadAttention composes the permutes and `attention` then).
+ */
+export function packedSelfAttention(qkv: Tensor, heads: number): Tensor {
+  const [B, L, E3] = qkv.shape;
+  const E = E3 / 3;
+  if (qkv.ndim !== 3 || !Number.isInteger(E) || E % heads !== 0) {
+    throw new Error(`packedSelfAttention: qkv ${formatShape(qkv.shape)} is not [B, L, 3E] with E divisible by ${heads} heads`); // prettier-ignore
+  }
+  if (qkv.requiresGrad) throw new Error('packedSelfAttention: runs without gradients only');
+  const d = E / heads;
+  const data = qkv.data;
+  const out = allocateOutput(qkv.dtype, B * L * E);
+  kernel(
+    'attentionForward',
+    qkv.dtype === 'float64',
+  )({
+    ...{ q: data, k: data.subarray(E), v: data.subarray(2 * E), out },
+    ...{
+      batch: B,
+      heads,
+      lq: L,
+      lk: L,
+      d,
+      qStride: 3 * E,
+      kvStride: 3 * E,
+      outStride: E,
+      scale: 1 / Math.sqrt(d),
+    },
+  });
+  return new Tensor(out, [B, L, E], { op: 'attention' });
 }
 
 /**

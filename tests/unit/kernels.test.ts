@@ -269,9 +269,42 @@ for (const backend of listBackends()) {
       const [q, k, v] = [lq, lk, lk].map((l) => rng.randn([batch * l * d], { std: 2 }).data as Float32Array);
       const [a, b] = [0, 1].map(() => rng.randn([batch * lq * d]).data as Float32Array); // junk to overwrite
       const scale = 1 / Math.sqrt(d);
-      own({ q, k, v, out: a, batch, lq, lk, d, scale });
-      ref({ q, k, v, out: b, batch, lq, lk, d, scale });
+      const layout = { heads: 1, qStride: d, kvStride: d, outStride: d };
+      own({ q, k, v, out: a, batch, lq, lk, d, scale, ...layout });
+      ref({ q, k, v, out: b, batch, lq, lk, d, scale, ...layout });
       close(a, b, 1 + Math.sqrt(lk), `attention ${batch}x${lq}x${lk}x${d}`);
+    }
+    // heads read in place from a packed projection [B, L, 3 H d] and written side by side as [B, L, H d],
+    // against the same sets copied out contiguously; the output's other entries must stay as they were
+    for (const [batch, heads, l, d] of [
+      [3, 2, 13, 5],
+      [2, 4, 196, 16],
+      [1, 3, 7, 8],
+    ]) {
+      const E = heads * d;
+      const qkv = rng.randn([batch * l * 3 * E]).data as Float32Array;
+      const scale = 1 / Math.sqrt(d);
+      const packed = rng.randn([batch * l * E]).data as Float32Array; // junk to overwrite
+      own({ q: qkv, k: qkv.subarray(E), v: qkv.subarray(2 * E), out: packed, batch, heads, lq: l, lk: l, d, scale, qStride: 3 * E, kvStride: 3 * E, outStride: E }); // prettier-ignore
+      const part = (which: number) => {
+        const x = new Float32Array(batch * heads * l * d);
+        for (let b = 0; b < batch; b++)
+          for (let h = 0; h < heads; h++)
+            for (let i = 0; i < l; i++)
+              for (let c = 0; c < d; c++)
+                x[((b * heads + h) * l + i) * d + c] = qkv[(b * l + i) * 3 * E + which * E + h * d + c];
+        return x;
+      };
+      const sets = new Float32Array(batch * heads * l * d);
+      const layout = { heads: 1, qStride: d, kvStride: d, outStride: d };
+      ref({ q: part(0), k: part(1), v: part(2), out: sets, batch: batch * heads, lq: l, lk: l, d, scale, ...layout }); // prettier-ignore
+      const want = new Float32Array(batch * l * E);
+      for (let b = 0; b < batch; b++)
+        for (let h = 0; h < heads; h++)
+          for (let i = 0; i < l; i++)
+            for (let c = 0; c < d; c++)
+              want[(b * l + i) * E + h * d + c] = sets[((b * heads + h) * l + i) * d + c];
+      close(packed, want, 1 + Math.sqrt(l), `packed attention ${batch}x${heads}x${l}x${d}`);
     }
   });
 }

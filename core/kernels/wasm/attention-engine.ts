@@ -17,10 +17,14 @@ import { RowEngine } from './row-engine.ts';
 const BLOCK_FLOATS = 40000;
 
 export class AttentionEngine extends RowEngine {
-  attentionForward({ q, k, v, out, batch, lq, lk, d, scale }: AttentionArgs): void {
-    if (batch === 0 || lq === 0 || d === 0) return;
+  attentionForward(args: AttentionArgs): void {
+    const { q, k, v, out, lq, lk, d } = args;
+    const sets = args.batch * args.heads; // item-major: set s is head s % heads of item s / heads
+    if (sets === 0 || lq === 0 || d === 0) return;
     if (lk === 0) {
-      out.fill(0, 0, batch * lq * d); // no keys: the empty sum
+      // no keys: the empty sum, in every head of every position
+      for (let r = 0; r < args.batch * lq; r++)
+        out.fill(0, r * args.outStride, r * args.outStride + args.heads * d);
       return;
     }
     const lqPad = roundUp(lq, MR);
@@ -28,21 +32,21 @@ export class AttentionEngine extends RowEngine {
     const dPad = roundUp(d, NR);
     const block = Math.min(lqPad, Math.max(MR, Math.floor(BLOCK_FLOATS / lkPad / MR) * MR));
     const blocks = Math.ceil(lqPad / block);
-    const threads = Math.min(batch, this.threadsFor(batch * lq * lk * d, 1 << 20));
+    const threads = Math.min(sets, this.threadsFor(sets * lq * lk * d, 1 << 20));
     const jobsPerSet = blocks * 4;
 
     this.reset();
-    const QP = this.take(batch * lqPad * d);
-    const KP = this.take(batch * lkPad * d);
-    const VP = this.take(batch * lk * dPad);
-    const OUT = this.take(batch * lqPad * dPad);
+    const QP = this.take(sets * lqPad * d);
+    const KP = this.take(sets * lkPad * d);
+    const VP = this.take(sets * lk * dPad);
+    const OUT = this.take(sets * lqPad * dPad);
     const parts = Array.from({ length: threads }, (_, t) => {
-      const [b0, b1] = [Math.floor((batch * t) / threads), Math.floor((batch * (t + 1)) / threads)];
+      const [b0, b1] = [Math.floor((sets * t) / threads), Math.floor((sets * (t + 1)) / threads)];
       const list = this.take(1 + (b1 - b0) * jobsPerSet * JOB_INTS);
       return { b0, b1, list, S: this.take(block * lkPad), PP: this.take(block * lk) };
     });
     this.commit();
-    this.pack(q, k, v, { QP, KP, VP, batch, lq, lk, d, lqPad, lkPad, dPad, scale });
+    this.pack(q, k, v, args, { QP, KP, VP, lqPad, lkPad, dPad });
 
     for (const { b0, b1, list, S, PP } of parts) {
       const calls: number[][] = [];
@@ -62,12 +66,16 @@ export class AttentionEngine extends RowEngine {
     this.runPhase(parts.map((p) => p.list));
 
     const f32 = this.f32;
-    if (lqPad === lq && dPad === d) out.set(f32.subarray(OUT, OUT + batch * lq * d));
-    else {
-      for (let b = 0; b < batch; b++) {
-        for (let i = 0; i < lq; i++) {
-          const at = OUT + (b * lqPad + i) * dPad;
-          out.set(f32.subarray(at, at + d), (b * lq + i) * d);
+    if (lqPad === lq && dPad === d && args.heads === 1 && args.outStride === d) {
+      out.set(f32.subarray(OUT, OUT + sets * lq * d));
+      return;
+    }
+    // in the output's memory order: a position's heads one after another
+    for (let b = 0; b < args.batch; b++) {
+      for (let i = 0; i < lq; i++) {
+        for (let h = 0, to = (b * lq + i) * args.outStride; h < args.heads; h++, to += d) {
+          const from = OUT + ((b * args.heads + h) * lqPad + i) * dPad;
+          for (let c = 0; c < d; c++) out[to + c] = f32[from + c];
         }
       }
     }
@@ -75,36 +83,39 @@ export class AttentionEngine extends RowEngine {
 
   /**
    * Writes q (scaled), k and v into the gemm's panel layouts: q as A panels (MR rows, k-major), k^T and
-   * v as B panels (NR columns, k-major), zero-padded to whole panels.
+   * v as B panels (NR columns, k-major), zero-padded to whole panels. Reads each input in memory order,
+   * a position's heads one after another, and scatters the heads to their sets' panels.
    */
   private pack(
     q: Storage,
     k: Storage,
     v: Storage,
-    a: Record<
-      'QP' | 'KP' | 'VP' | 'batch' | 'lq' | 'lk' | 'd' | 'lqPad' | 'lkPad' | 'dPad' | 'scale',
-      number
-    >,
+    args: AttentionArgs,
+    a: Record<'QP' | 'KP' | 'VP' | 'lqPad' | 'lkPad' | 'dPad', number>,
   ): void {
-    const { QP, KP, VP, batch, lq, lk, d, lqPad, lkPad, dPad, scale } = a;
+    // prettier-ignore
+    const { QP, KP, VP, lqPad, lkPad, dPad } = a;
+    const { batch, heads, lq, lk, d, scale, qStride, kvStride } = args;
     const f32 = this.f32;
-    f32.fill(0, QP, VP + batch * lk * dPad); // QP, KP and VP are adjacent: their padding is zero
+    f32.fill(0, QP, VP + batch * heads * lk * dPad); // QP, KP and VP are adjacent: their padding is zero
     for (let b = 0; b < batch; b++) {
-      // QP[b][panel][c][i] = scale q[b][panel MR + i][c]
+      // QP[s][panel][c][i] = scale q[s][panel MR + i][c]
       for (let i = 0; i < lq; i++) {
-        const [src, dst] = [(b * lq + i) * d, QP + b * lqPad * d + (i - (i % MR)) * d + (i % MR)];
-        for (let c = 0; c < d; c++) f32[dst + c * MR] = scale * q[src + c];
+        for (let h = 0, src = (b * lq + i) * qStride; h < heads; h++, src += d) {
+          const dst = QP + (b * heads + h) * lqPad * d + (i - (i % MR)) * d + (i % MR);
+          for (let c = 0; c < d; c++) f32[dst + c * MR] = scale * q[src + c];
+        }
       }
-      // KP[b][panel][c][j] = k[b][panel NR + j][c]: op(B)(c, j) of k^T
       for (let j = 0; j < lk; j++) {
-        const [src, dst] = [(b * lk + j) * d, KP + b * lkPad * d + (j - (j % NR)) * d + (j % NR)];
-        for (let c = 0; c < d; c++) f32[dst + c * NR] = k[src + c];
-      }
-      // VP[b][panel][j][c] = v[b][j][panel NR + c]
-      for (let j = 0; j < lk; j++) {
-        const src = (b * lk + j) * d;
-        for (let c = 0; c < d; c++)
-          f32[VP + b * lk * dPad + (c - (c % NR)) * lk + j * NR + (c % NR)] = v[src + c];
+        for (let h = 0, src = (b * lk + j) * kvStride; h < heads; h++, src += d) {
+          const s = b * heads + h;
+          // KP[s][panel][c][j] = k[s][panel NR + j][c]: op(B)(c, j) of k^T
+          const dst = KP + s * lkPad * d + (j - (j % NR)) * d + (j % NR);
+          for (let c = 0; c < d; c++) f32[dst + c * NR] = k[src + c];
+          // VP[s][panel][j][c] = v[s][j][panel NR + c]
+          const row = VP + s * lk * dPad + j * NR;
+          for (let c = 0; c < d; c++) f32[row + (c - (c % NR)) * lk + (c % NR)] = v[src + c];
+        }
       }
     }
   }
