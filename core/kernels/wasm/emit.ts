@@ -79,6 +79,10 @@ export const op = {
   f32x4Div: [0xfd, ...uleb(0xe7)],
   f32x4Min: [0xfd, ...uleb(0xe8)],
   f32x4Max: [0xfd, ...uleb(0xe9)],
+  /** pseudo-minimum b < a ? b : a, and pseudo-maximum a < b ? b : a: one x64 instruction each, where
+   * min and max cost several to get NaN and signed zeros right */
+  f32x4Pmin: [0xfd, ...uleb(0xea)],
+  f32x4Pmax: [0xfd, ...uleb(0xeb)],
   f32x4Nearest: [0xfd, ...uleb(0x6a)],
   f32x4Splat: [0xfd, ...uleb(0x13)],
   /** i8x16.shuffle of two vectors, by float lanes: 0-3 pick from the first, 4-7 from the second */

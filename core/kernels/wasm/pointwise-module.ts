@@ -9,26 +9,34 @@ const LN2_HI = 0.693359375; // ln 2 split in two, so n * LN2_HI is exact in floa
 const LN2_LO = -2.1219444e-4;
 const TAYLOR = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1, 1]; // Horner order, highest power first
 
-/** exp of the f32x4 on the stack (uses `tmp`, two v128 locals). */
+/** 1.5 2^23: adding it to a float of magnitude below 2^22 rounds that float to an integer, to nearest
+ * even, and leaves the integer in the low bits of the sum's mantissa. */
+const ROUNDER = 12582912;
+/** The bits of ROUNDER as a float32, 0x4b400000. */
+const ROUNDER_BITS = 0x4b400000;
+
+/**
+ * exp of the f32x4 on the stack (uses `tmp`, two v128 locals). n = round(x / ln 2) comes from adding
+ * ROUNDER, whose sum also holds n as an integer, so 2^n's exponent bits need no float-to-int conversion
+ * (a dozen x64 instructions for the saturating one); the clamps use pmin and pmax, one instruction each.
+ * The numbers are those of round-then-convert: fl(x log2 e) rounds to the same n either way.
+ */
 function expVector(f: FunctionBuilder, tmp: number): void {
-  const [x, n] = [tmp, tmp + 1];
-  f.emit(
-    op.f32(-87.33654),
-    op.f32x4Splat,
-    op.f32x4Max,
-    op.f32(88.72283),
-    op.f32x4Splat,
-    op.f32x4Min,
-    op.set(x),
-  );
-  f.emit(op.get(x), op.f32(LOG2E), op.f32x4Splat, op.f32x4Mul, op.f32x4Nearest, op.set(n));
+  const [x, t] = [tmp, tmp + 1];
+  // x clamped to [-87.34, 88.72] (pmax(x, lo) = x < lo ? lo : x), so 2^n stays a normal float
+  f.emit(op.f32(-87.33654), op.f32x4Splat, op.f32x4Pmax, op.f32(88.72283), op.f32x4Splat, op.f32x4Pmin);
+  f.emit(op.set(x));
+  // t = x log2(e) + ROUNDER: n = t - ROUNDER
+  f.emit(op.get(x), op.f32(LOG2E), op.f32x4Splat, op.f32x4Mul, op.f32(ROUNDER), op.f32x4Splat, op.f32x4Add);
+  f.emit(op.set(t));
   // r = x - n LN2_HI - n LN2_LO, left in x
-  f.emit(op.get(x), op.get(n), op.f32(LN2_HI), op.f32x4Splat, op.f32x4Mul, op.f32x4Sub);
-  f.emit(op.get(n), op.f32(LN2_LO), op.f32x4Splat, op.f32x4Mul, op.f32x4Sub, op.set(x));
+  const n = [op.get(t), op.f32(ROUNDER), op.f32x4Splat, op.f32x4Sub];
+  f.emit(op.get(x), ...n, op.f32(LN2_HI), op.f32x4Splat, op.f32x4Mul, op.f32x4Sub, op.set(x));
+  f.emit(op.get(x), ...n, op.f32(LN2_LO), op.f32x4Splat, op.f32x4Mul, op.f32x4Sub, op.set(x));
   f.emit(op.f32(TAYLOR[0]), op.f32x4Splat);
   for (const c of TAYLOR.slice(1)) f.emit(op.get(x), op.f32x4Mul, op.f32(c), op.f32x4Splat, op.f32x4Add);
-  // times 2^n: the bits (n + 127) << 23
-  f.emit(op.get(n), op.i32x4TruncSatF32x4S, op.i32(127), op.i32x4Splat, op.i32x4Add, op.i32(23), op.i32x4Shl);
+  // times 2^n: the bits (n + 127) << 23, n + 127 being the low bits of t's bits plus 127
+  f.emit(op.get(t), op.i32(127 - ROUNDER_BITS), op.i32x4Splat, op.i32x4Add, op.i32(23), op.i32x4Shl);
   f.emit(op.f32x4Mul);
 }
 
@@ -103,7 +111,7 @@ export function softmaxForwardFunction(): FunctionBuilder {
   f.emit(op.get(stride), op.i32(2), op.shl, op.set(rowBytes));
   loop(f, r, op.get(r0), op.get(r1), 1, () => {
     f.emit(op.get(r), op.get(rowBytes), op.mul, op.set(row));
-    // the row's max, so that every exp argument is <= 0
+    // the row's max, so that every exp argument is <= 0 (pmax: a NaN entry makes its row NaN regardless)
     f.emit(op.f32(-Infinity), op.f32x4Splat, op.set(vmax));
     loop(f, j, op.i32(0), op.get(vecEnd), 16, () => {
       f.emit(
@@ -114,7 +122,7 @@ export function softmaxForwardFunction(): FunctionBuilder {
         op.get(j),
         op.add,
         op.v128Load(0),
-        op.f32x4Max,
+        op.f32x4Pmax,
         op.set(vmax),
       );
     });
