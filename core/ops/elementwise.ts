@@ -55,19 +55,17 @@ export function add(aIn: Operand, bIn: Operand): Tensor {
   const n = shapeSize(shape);
   const [big, small] = a.size === n ? [a, b] : [b, a];
   const inner = big.size === n && small.size < n ? runLength(small.shape, shape) : 0;
-  let out: Storage;
+  const out = allocateOutput(resultDtype(a, b), n);
   if (inner >= 8) {
     // each value of the smaller operand covers `inner` consecutive outputs, cyclically: no expanded copy
     // (shorter runs, such as a bias along the last axis, go as fast through the expanded one)
     const [x, y] = [big.data, small.data];
-    out = allocateOutput(resultDtype(a, b), n);
     for (let r = 0, i = 0; i < n; r = r + 1 === y.length ? 0 : r + 1) {
       const v = y[r];
       for (const end = i + inner; i < end; i++) out[i] = x[i] + v;
     }
   } else {
-    const { x, y, dtype } = aligned('add', a, b);
-    out = allocateOutput(dtype, n);
+    const { x, y } = aligned('add', a, b);
     for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
   }
   return opResult('add', out, shape, [a, b], (g) => {

@@ -93,7 +93,6 @@ export class AttentionEngine extends RowEngine {
     args: AttentionArgs,
     a: Record<'QP' | 'KP' | 'VP' | 'lqPad' | 'lkPad' | 'dPad', number>,
   ): void {
-    // prettier-ignore
     const { QP, KP, VP, lqPad, lkPad, dPad } = a;
     const { batch, heads, lq, lk, d, scale, qStride, kvStride } = args;
     const f32 = this.f32;
