@@ -139,6 +139,7 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
   const started = performance.now();
   const forward = threads > 1 ? await ParallelForward.start(ema, { threads, backend: chosen, maxBatch: 2 * BATCH }) : undefined; // prettier-ignore
   let done = 0;
+  let finished: Extract<Reply, { kind: 'digits-done' }>;
   try {
     const { images } = drawImages(ema, cfg, {
       sampler: req.sampler,
@@ -160,13 +161,15 @@ async function drawDigits(req: Extract<Request, { kind: 'digits' }>): Promise<vo
     });
     const seconds = (performance.now() - started) / 1000;
     const where = forward?.description.replace(/^.*; /, '');
-    post({ kind: 'digits-done', images, labels, channels, size, seconds, msPerStep: (1000 * seconds) / done, where }); // prettier-ignore
+    finished = { kind: 'digits-done', images, labels, channels, size, seconds, msPerStep: (1000 * seconds) / done, where }; // prettier-ignore
   } finally {
     if (forward) {
       forward.close();
       await useBackend(chosen); // its own threads again, for what comes next (ParallelForward.close)
     }
   }
+  // only now: the page takes 'digits-done' as the end of the request and may send the next one at once
+  post(finished);
 }
 
 /**
