@@ -176,7 +176,7 @@ export class Tensor {
 
   /** A copy of the numbers in another dtype, cut from the graph. */
   astype(dtype: DType): Tensor {
-    const out = allocate(dtype, this.size);
+    const out = allocateOutput(dtype, this.size);
     out.set(this.data);
     return new Tensor(out, this.shape);
   }
@@ -201,7 +201,7 @@ export class Tensor {
       return;
     }
     if (this.grad === null) {
-      const copy = allocate(this.dtype, this.size);
+      const copy = allocateOutput(this.dtype, this.size);
       copy.set(g);
       this.grad = new Tensor(copy, this.shape);
       return;
@@ -222,7 +222,7 @@ export class Tensor {
       );
     }
     const order = topologicalOrder(this);
-    const seedData = allocate(this.dtype, this.size);
+    const seedData = allocateOutput(this.dtype, this.size);
     if (seed) seedData.set(seed.data);
     else seedData.fill(1);
     this.accumulateGrad(seedData);

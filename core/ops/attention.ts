@@ -8,7 +8,6 @@
 //     query rows, keeping only q, k, v; the backward recomputes each block's probabilities, as
 //     memory-efficient attention does (Rabe & Staats 2021), so no [..., L, S] tensor is ever whole.
 import {
-  allocate,
   allocateOutput,
   dataAs,
   isGradEnabled,
@@ -38,7 +37,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
     return matmul(softmax(scores, -1), v);
   }
   const dtype = resultDtype(q, k, v);
-  const out = allocate(dtype, q.size);
+  const out = allocateOutput(dtype, q.size);
   kernel(
     'attentionForward',
     dtype === 'float64',
@@ -102,12 +101,13 @@ export function blockedAttention(q: Tensor, k: Tensor, v: Tensor, rows?: number)
     kernel('softmaxBackward', f64),
   ];
   const scale = 1 / Math.sqrt(d);
-  const Q = allocate(dtype, q.size);
+  // every buffer below is written whole before it is read (gk and gv by their first block's store)
+  const Q = allocateOutput(dtype, q.size);
   for (let i = 0; i < Q.length; i++) Q[i] = q.data[i] * scale;
   const [K, V] = [dataAs(k, dtype), dataAs(v, dtype)];
   const block = Math.max(1, Math.min(lq, rows ?? Math.floor(BLOCK_SCORES / Math.max(1, lk))));
-  const S = allocate(dtype, block * lk);
-  const P = allocate(dtype, block * lk);
+  const S = allocateOutput(dtype, block * lk);
+  const P = allocateOutput(dtype, block * lk);
   const sub = (x: Storage, at: number, n: number) => x.subarray(at, at + n);
   /** For set b and rows i0..i0+m of it: the probabilities P of the block, recomputed. */
   const probabilities = (b: number, i0: number, m: number) => {
@@ -120,7 +120,7 @@ export function blockedAttention(q: Tensor, k: Tensor, v: Tensor, rows?: number)
     for (let b = 0; b < sets; b++) for (let i0 = 0; i0 < lq; i0 += block) fn(b, i0, Math.min(block, lq - i0));
   };
 
-  const out = allocate(dtype, q.size);
+  const out = allocateOutput(dtype, q.size);
   blocks((b, i0, m) => {
     probabilities(b, i0, m);
     const o = sub(out, (b * lq + i0) * d, m * d);
@@ -128,8 +128,8 @@ export function blockedAttention(q: Tensor, k: Tensor, v: Tensor, rows?: number)
   });
 
   return opResult('attention', out, q.shape, [q, k, v], (g) => {
-    const [gq, gk, gv] = [allocate(dtype, q.size), allocate(dtype, k.size), allocate(dtype, v.size)];
-    const dP = allocate(dtype, block * lk);
+    const [gq, gk, gv] = [q.size, k.size, v.size].map((n) => allocateOutput(dtype, n));
+    const dP = allocateOutput(dtype, block * lk);
     blocks((b, i0, m) => {
       const qb = probabilities(b, i0, m);
       const [kb, vb] = [sub(K, b * lk * d, lk * d), sub(V, b * lk * d, lk * d)];

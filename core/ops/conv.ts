@@ -36,7 +36,7 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
 /** [B, C, P] -> [C, B, P]: the batch-major activations as the channel-major matrix the gemm wants. */
 function toChannelMajor(src: Storage, batch: number, channels: number, plane: number): Storage {
   if (batch === 1) return src;
-  const out = allocate(src instanceof Float64Array ? 'float64' : 'float32', src.length);
+  const out = allocateOutput(src instanceof Float64Array ? 'float64' : 'float32', src.length);
   for (let b = 0; b < batch; b++)
     for (let c = 0; c < channels; c++)
       out.set(
@@ -57,7 +57,7 @@ function biasGrad(g: Storage, bias: Tensor, batch: number, channels: number, pla
       gb[c] += acc;
     }
   }
-  bias.accumulateGrad(gb);
+  bias.accumulateGrad(gb, true);
 }
 
 /** The shared argument checks: x [B, C, H, W], a 4-D weight, a bias of `outChannels` or none. */
@@ -120,7 +120,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
     const gT = toChannelMajor(g, batch, cout, plane); // dY as [Cout, B P]
     if (weight.requiresGrad) {
-      const gw = allocate(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
+      const gw = allocateOutput(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
       kernel('conv2dBackwardFilter', f64)({ ...geo, x: X, gy: gT, gw, cout });
       weight.accumulateGrad(gw, true);
     }
@@ -196,12 +196,12 @@ export function convTranspose2d(
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
     if (x.requiresGrad) {
-      const gx = allocate(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
+      const gx = allocateOutput(dtype, cin * batch * plane); // dx = W windows(dY): the adjoint conv's forward
       kernel('conv2dForward', f64)({ ...geo, x: g, w: W, out: gx, cout: cin, batchMajor: true });
       x.accumulateGrad(gx, true);
     }
     if (weight.requiresGrad) {
-      const gw = allocate(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]
+      const gw = allocateOutput(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]
       kernel('conv2dBackwardFilter', f64)({ ...geo, x: g, gy: xT, gw, cout: cin });
       weight.accumulateGrad(gw, true);
     }

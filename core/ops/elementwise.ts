@@ -1,6 +1,6 @@
 // Elementwise ops. Each op computes its forward and, right beside it, the backward closure that
 // maps d(loss)/d(out) to d(loss)/d(input) by the chain rule. Binary ops broadcast like NumPy.
-import { allocate, allocateOutput, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
+import { allocateOutput, opResult, resultDtype, scalar, Tensor, type Storage } from '../tensor.ts';
 import { broadcastShapes, shapeSize } from '../shape.ts';
 import { expandData, sumToShape } from './strided.ts';
 import { kernel } from '../kernels/registry.ts';
@@ -27,9 +27,15 @@ function aligned(op: string, a: Tensor, b: Tensor) {
   return { x, y, shape, dtype, n: x.length };
 }
 
-/** Sends a gradient of the broadcast shape back to an input of its own shape. */
-function backTo(input: Tensor, g: Storage, shape: readonly number[]): void {
-  if (input.requiresGrad) input.accumulateGrad(sumToShape(g, shape, input.shape, input.dtype));
+/**
+ * Sends a gradient of the broadcast shape back to an input of its own shape. `owned`: no one else will
+ * read or write `g` (a buffer the closure allocated, or the closure's own incoming gradient, which the
+ * engine drops after the call), so a first gradient may adopt it; a reduced copy is always owned.
+ */
+function backTo(input: Tensor, g: Storage, shape: readonly number[], owned: boolean): void {
+  if (!input.requiresGrad) return;
+  const reduced = sumToShape(g, shape, input.shape, input.dtype);
+  input.accumulateGrad(reduced, owned || reduced !== g);
 }
 
 /**
@@ -69,41 +75,41 @@ export function add(aIn: Operand, bIn: Operand): Tensor {
     for (let i = 0; i < n; i++) out[i] = x[i] + y[i];
   }
   return opResult('add', out, shape, [a, b], (g) => {
-    backTo(a, g, shape); // d(a+b)/da = 1
-    backTo(b, g, shape);
+    backTo(a, g, shape, true); // d(a+b)/da = 1: a may adopt the incoming gradient, b gets a copy
+    backTo(b, g, shape, false);
   });
 }
 
 export function sub(aIn: Operand, bIn: Operand): Tensor {
   const [a, b] = operands('sub', aIn, bIn);
   const { x, y, shape, dtype, n } = aligned('sub', a, b);
-  const out = allocate(dtype, n);
+  const out = allocateOutput(dtype, n);
   for (let i = 0; i < n; i++) out[i] = x[i] - y[i];
   return opResult('sub', out, shape, [a, b], (g) => {
-    backTo(a, g, shape);
     if (b.requiresGrad) {
-      const gb = allocate(dtype, n);
+      const gb = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) gb[i] = -g[i];
-      backTo(b, gb, shape);
+      backTo(b, gb, shape, true);
     }
+    backTo(a, g, shape, true); // after b's, which reads g: a may adopt it
   });
 }
 
 export function mul(aIn: Operand, bIn: Operand): Tensor {
   const [a, b] = operands('mul', aIn, bIn);
   const { x, y, shape, dtype, n } = aligned('mul', a, b);
-  const out = allocate(dtype, n);
+  const out = allocateOutput(dtype, n);
   for (let i = 0; i < n; i++) out[i] = x[i] * y[i];
   return opResult('mul', out, shape, [a, b], (g) => {
     if (a.requiresGrad) {
-      const ga = allocate(dtype, n);
+      const ga = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) ga[i] = g[i] * y[i]; // d(xy)/dx = y
-      backTo(a, ga, shape);
+      backTo(a, ga, shape, true);
     }
     if (b.requiresGrad) {
-      const gb = allocate(dtype, n);
+      const gb = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) gb[i] = g[i] * x[i];
-      backTo(b, gb, shape);
+      backTo(b, gb, shape, true);
     }
   });
 }
@@ -111,18 +117,18 @@ export function mul(aIn: Operand, bIn: Operand): Tensor {
 export function div(aIn: Operand, bIn: Operand): Tensor {
   const [a, b] = operands('div', aIn, bIn);
   const { x, y, shape, dtype, n } = aligned('div', a, b);
-  const out = allocate(dtype, n);
+  const out = allocateOutput(dtype, n);
   for (let i = 0; i < n; i++) out[i] = x[i] / y[i];
   return opResult('div', out, shape, [a, b], (g) => {
     if (a.requiresGrad) {
-      const ga = allocate(dtype, n);
+      const ga = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) ga[i] = g[i] / y[i]; // d(x/y)/dx = 1/y
-      backTo(a, ga, shape);
+      backTo(a, ga, shape, true);
     }
     if (b.requiresGrad) {
-      const gb = allocate(dtype, n);
+      const gb = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) gb[i] = (-g[i] * out[i]) / y[i]; // d(x/y)/dy = -x/y^2
-      backTo(b, gb, shape);
+      backTo(b, gb, shape, true);
     }
   });
 }
@@ -131,19 +137,19 @@ export function div(aIn: Operand, bIn: Operand): Tensor {
 export function pow(aIn: Operand, pIn: Operand): Tensor {
   const [a, p] = operands('pow', aIn, pIn);
   const { x, y, shape, dtype, n } = aligned('pow', a, p);
-  const out = allocate(dtype, n);
+  const out = allocateOutput(dtype, n);
   for (let i = 0; i < n; i++) out[i] = Math.pow(x[i], y[i]);
   return opResult('pow', out, shape, [a, p], (g) => {
     if (a.requiresGrad) {
-      const ga = allocate(dtype, n);
+      const ga = allocateOutput(dtype, n);
       // d(x^p)/dx = p x^(p-1); written without dividing by x so that x = 0 works for p >= 1
       for (let i = 0; i < n; i++) ga[i] = y[i] === 0 ? 0 : g[i] * y[i] * Math.pow(x[i], y[i] - 1);
-      backTo(a, ga, shape);
+      backTo(a, ga, shape, true);
     }
     if (p.requiresGrad) {
-      const gp = allocate(dtype, n);
+      const gp = allocateOutput(dtype, n);
       for (let i = 0; i < n; i++) gp[i] = g[i] * out[i] * Math.log(x[i]); // d(x^p)/dp = x^p ln x
-      backTo(p, gp, shape);
+      backTo(p, gp, shape, true);
     }
   });
 }
@@ -153,10 +159,10 @@ function unary(op: string, f: (x: number) => number, df: (x: number, y: number) 
   return (a: Tensor): Tensor => {
     const n = a.size;
     const x = a.data;
-    const out = allocate(a.dtype, n);
+    const out = allocateOutput(a.dtype, n);
     for (let i = 0; i < n; i++) out[i] = f(x[i]);
     return opResult(op, out, a.shape, [a], (g) => {
-      const ga = allocate(a.dtype, n);
+      const ga = allocateOutput(a.dtype, n);
       for (let i = 0; i < n; i++) ga[i] = g[i] * df(x[i], out[i]);
       a.accumulateGrad(ga, true);
     });
@@ -185,10 +191,10 @@ export const sigmoid = unary('sigmoid', sigmoidOf, (_x, y) => y * (1 - y));
 export function relu(a: Tensor): Tensor {
   const n = a.size;
   const x = a.data;
-  const out = allocate(a.dtype, n);
+  const out = allocateOutput(a.dtype, n);
   for (let i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0;
   return opResult('relu', out, a.shape, [a], (g) => {
-    const ga = allocate(a.dtype, n);
+    const ga = allocateOutput(a.dtype, n);
     for (let i = 0; i < n; i++) ga[i] = x[i] > 0 ? g[i] : 0;
     a.accumulateGrad(ga, true);
   });
@@ -199,7 +205,7 @@ export function silu(a: Tensor): Tensor {
   const out = allocateOutput(a.dtype, a.size);
   kernel('siluForward', f64)({ x: a.data, out });
   return opResult('silu', out, a.shape, [a], (g) => {
-    const gx = allocate(a.dtype, a.size);
+    const gx = allocateOutput(a.dtype, a.size);
     kernel('siluBackward', f64)({ x: a.data, g, gx }); // d(x s)/dx = s + x s (1 - s), s = sigmoid(x)
     a.accumulateGrad(gx, true);
   });

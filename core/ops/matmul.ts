@@ -1,7 +1,7 @@
 // Matrix products, on the `gemm` kernel of the active backend.
 //   matmul: C = A B with batch dims broadcast;  dA = dC B^T,  dB = A^T dC.
 //   linear: y = x W^T + b (PyTorch's nn.Linear) over any leading dims of x.
-import { allocate, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
+import { allocate, allocateOutput, dataAs, opResult, resultDtype, Tensor, type Storage } from '../tensor.ts';
 import { broadcastShapes, broadcastStrides, formatShape, shapeSize } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts.ts';
@@ -49,7 +49,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const aOff = batchOffsets(batch, aBatch);
   const bOff = batchOffsets(batch, bBatch);
   const count = aOff.length;
-  const out = allocate(dtype, count * m * n);
+  const out = allocateOutput(dtype, count * m * n);
   const view = (s: Storage, matrix: number, size: number) => s.subarray(matrix * size, (matrix + 1) * size);
   for (let i = 0; i < count; i++) {
     gemm({
@@ -71,7 +71,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   return opResult('matmul', out, [...batch, m, n], [a, b], (g) => {
     if (a.requiresGrad) {
       // dA[i] += dC[i] B[i]^T, accumulated over batch positions that shared one A matrix
-      const ga = allocate(a.dtype, a.size);
+      const ga = aShared ? allocate(a.dtype, a.size) : allocateOutput(a.dtype, a.size);
       for (let i = 0; i < count; i++) {
         gemm({
           a: view(g, i, m * n),
@@ -88,7 +88,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       a.accumulateGrad(ga, true);
     }
     if (b.requiresGrad) {
-      const gb = allocate(b.dtype, b.size);
+      const gb = bShared ? allocate(b.dtype, b.size) : allocateOutput(b.dtype, b.size);
       for (let i = 0; i < count; i++) {
         gemm({
           a: view(A, aOff[i], m * k),
@@ -126,7 +126,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const W = dataAs(weight, dtype);
   const rows = x.size / inF;
   const gemm = kernel('gemm', dtype === 'float64');
-  const out = allocate(dtype, rows * outF);
+  const out = allocateOutput(dtype, rows * outF); // the bias rows or the gemm's store write it whole
   if (bias) for (let r = 0; r < rows; r++) out.set(bias.data, r * outF);
   gemm({
     a: X,
@@ -142,12 +142,12 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult('linear', out, [...x.shape.slice(0, -1), outF], inputs, (g) => {
     if (x.requiresGrad) {
-      const gx = allocate(x.dtype, x.size); // dx = dy W
+      const gx = allocateOutput(x.dtype, x.size); // dx = dy W
       gemm({ a: g, b: W, c: gx, m: rows, n: inF, k: outF, transA: false, transB: false, accumulate: false });
       x.accumulateGrad(gx, true);
     }
     if (weight.requiresGrad) {
-      const gw = allocate(weight.dtype, weight.size); // dW = dy^T x
+      const gw = allocateOutput(weight.dtype, weight.size); // dW = dy^T x
       gemm({ a: g, b: X, c: gw, m: outF, n: inF, k: rows, transA: true, transB: false, accumulate: false });
       weight.accumulateGrad(gw, true);
     }

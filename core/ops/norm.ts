@@ -47,9 +47,10 @@ export function groupNorm(
   )({ ...dims, x: X, weight: W, bias: bias ? dataAs(bias, dtype) : null, eps, out, mean, rstd });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return opResult(op, out, x.shape, inputs, (g) => {
-    const gx = x.requiresGrad ? allocate(dtype, x.size) : null;
-    const gWeight = weight?.requiresGrad ? allocate(dtype, channels) : null;
-    const gBias = bias?.requiresGrad ? allocate(dtype, channels) : null;
+    // the kernel writes all three whole
+    const gx = x.requiresGrad ? allocateOutput(dtype, x.size) : null;
+    const gWeight = weight?.requiresGrad ? allocateOutput(dtype, channels) : null;
+    const gBias = bias?.requiresGrad ? allocateOutput(dtype, channels) : null;
     kernel('groupNormBackward', f64)({ ...dims, x: X, weight: W, mean, rstd, gy: g, gx, gWeight, gBias });
     if (gx) x.accumulateGrad(gx, true);
     if (gWeight) weight?.accumulateGrad(gWeight, true);

@@ -15,8 +15,9 @@ export function reshape(a: Tensor, shape: readonly number[]): Tensor {
   if (shapeSize(target) !== a.size) {
     throw new Error(`reshape: cannot reshape ${formatShape(a.shape)} to ${formatShape(shape)}`);
   }
-  // Storage is contiguous, so a reshape shares it; the gradient is reshaped back the same way.
-  return opResult('reshape', a.data, target, [a], (g) => a.accumulateGrad(g));
+  // Storage is contiguous, so a reshape shares it; the gradient is reshaped back the same way (and
+  // may be adopted as it is: the engine drops this node's gradient after the call)
+  return opResult('reshape', a.data, target, [a], (g) => a.accumulateGrad(g, true));
 }
 
 /** Strided copy: dst (contiguous, shape `shape`) = src viewed through `srcStrides`. */
@@ -49,7 +50,7 @@ export function permute(a: Tensor, perm: readonly number[]): Tensor {
     const inverse = new Array<number>(nd);
     axes.forEach((p, i) => (inverse[p] = i));
     const gStrides = outShape.map((_, i) => shapeSize(outShape.slice(i + 1)));
-    const ga = allocate(a.dtype, a.size);
+    const ga = allocateOutput(a.dtype, a.size);
     permuteCopy(
       g,
       [...a.shape],
@@ -100,7 +101,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     let begin = 0;
     tensors.forEach((t, k) => {
       if (t.requiresGrad) {
-        const gt = allocate(t.dtype, t.size);
+        const gt = allocateOutput(t.dtype, t.size);
         for (let o = 0; o < outer; o++) {
           gt.set(g.subarray(o * rowWidth + begin, o * rowWidth + begin + widths[k]), o * widths[k]);
         }
@@ -151,7 +152,7 @@ export function indexSelect(a: Tensor, axis: number, indices: ArrayLike<number>)
   }
   const outer = shapeSize(a.shape.slice(0, ax));
   const inner = shapeSize(a.shape.slice(ax + 1));
-  const out = allocate(a.dtype, outer * idx.length * inner);
+  const out = allocateOutput(a.dtype, outer * idx.length * inner);
   for (let o = 0; o < outer; o++) {
     idx.forEach((i, j) => {
       const src = (o * dim + i) * inner;

@@ -1,6 +1,6 @@
 // Softmax along the last axis, fused: one kernel forward and one backward (gx = y (gy - <gy, y>)),
 // instead of exp, sum and div composed as separate ops.
-import { allocate, opResult, Tensor } from '../tensor.ts';
+import { allocateOutput, opResult, Tensor } from '../tensor.ts';
 import { formatShape, normalizeAxis } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts-norm.ts';
@@ -15,10 +15,10 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const cols = x.shape[x.ndim - 1];
   const rows = cols === 0 ? 0 : x.size / cols;
   const f64 = x.dtype === 'float64';
-  const out = allocate(x.dtype, x.size);
+  const out = allocateOutput(x.dtype, x.size);
   kernel('softmaxForward', f64)({ x: x.data, out, rows, cols });
   return opResult('softmax', out, x.shape, [x], (g) => {
-    const gx = allocate(x.dtype, x.size);
+    const gx = allocateOutput(x.dtype, x.size);
     kernel('softmaxBackward', f64)({ y: out, gy: g, gx, rows, cols });
     x.accumulateGrad(gx, true);
   });
