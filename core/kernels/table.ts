@@ -62,7 +62,7 @@ export const KERNELS: { [K in KernelName]: KernelSpec<K> } = {
     calibration: () => ({ ...GEO, x: f(4 * 16 * 196), gy: f(16 * N), gw: f(16 * K), cout: 16 }),
   },
   conv2dBackwardInput: {
-    about: "the convolution's input gradient: col2im(w^T gy), added",
+    about: "the convolution's input gradient: col2im(w^T gy), written whole",
     key: convKey,
     outputs: (a) => [a.gx],
     calibration: () => ({ ...GEO, w: f(16 * K), gy: f(16 * N), gx: f(4 * 16 * 196), cout: 16 }),

@@ -120,6 +120,7 @@ export function conv2dBackwardInputTs(a: ConvBackwardInputArgs): void {
     'gemm',
     f64,
   )({ a: a.w, b: a.gy, c: cols, m: K, n: N, k: a.cout, transA: true, transB: false, accumulate: false });
+  a.gx.fill(0); // col2im adds each window back onto its pixels
   kernel('col2im', f64)({ ...a, x: a.gx, cols });
 }
 

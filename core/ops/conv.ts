@@ -125,7 +125,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
       weight.accumulateGrad(gw, true);
     }
     if (x.requiresGrad) {
-      const gx = allocate(x.dtype, x.size); // dcols = W^T dY, folded back onto the pixels
+      const gx = allocateOutput(x.dtype, x.size); // dcols = W^T dY, folded back onto the pixels
       kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: gT, gx, cout });
       x.accumulateGrad(gx, true);
     }
@@ -183,7 +183,7 @@ export function convTranspose2d(
   const W = dataAs(weight, dtype); // [Cin, K] with K = Cout kh kw: the adjoint conv's [cout, K] weight
   const plane = inH * inW;
   const xT = toChannelMajor(dataAs(x, dtype), batch, cin, plane); // [Cin, B P]
-  const out = allocate(dtype, batch * cout * outH * outW); // col2im(W^T x): the adjoint conv's input gradient
+  const out = allocateOutput(dtype, batch * cout * outH * outW); // col2im(W^T x): the adjoint conv's input gradient
   kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: xT, gx: out, cout: cin });
   if (bias) {
     const outPlane = outH * outW;

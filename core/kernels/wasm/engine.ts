@@ -256,7 +256,7 @@ export class WasmEngine extends AttentionEngine {
     this.getRows(plan.C, a.cout, K, plan.ldc, a.gw, false);
   }
 
-  /** gx [B, C, H, W] += col2im(W^T [K, Cout] gy [Cout, N]). */
+  /** gx [B, C, H, W] = col2im(W^T [K, Cout] gy [Cout, N]). */
   conv2dBackwardInput(a: ConvGeometry & { w: Storage; gy: Storage; gx: Storage; cout: number }): void {
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -268,7 +268,7 @@ export class WasmEngine extends AttentionEngine {
     const size = a.batch * a.channels * a.height * a.width;
     this.put(a.w, W, a.cout * K);
     this.put(a.gy, GY, a.cout * N);
-    this.put(a.gx, X, size);
+    this.f32.fill(0, X, X + size); // col2im adds onto zeros: nothing of gx needs copying in
     this.runGemm(plan);
     // the product's rows have stride ldc; col2im reads them with that stride. Work is split by whole
     // channels so that no two threads add into the same pixel.
