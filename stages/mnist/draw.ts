@@ -26,7 +26,7 @@ export type Guidance = { scale: number; interval: [number, number] };
  * data set's committed checkpoint (docs/mnist-class.md, docs/rgb.md).
  */
 export const GUIDANCE: Record<DatasetParams['name'], Guidance> = {
-  mnist: { scale: 2, interval: [0.5, 5] },
+  mnist: { scale: 1.75, interval: [0.5, 5] },
   shapes: { scale: 2, interval: [0.5, 5] },
 };
 
