@@ -270,8 +270,8 @@ export function levelLinear(x: Tensor, w: Tensor): Tensor {
         }
       }
     }
-    if (x.requiresGrad) x.accumulateGrad(gx);
-    if (w.requiresGrad) w.accumulateGrad(gw);
+    if (x.requiresGrad) x.accumulateGrad(gx, true);
+    if (w.requiresGrad) w.accumulateGrad(gw, true);
   });
 }
 

@@ -18,7 +18,7 @@ export function sum(a: Tensor, axes?: number | number[], keepdim = false): Tenso
   const out = sumToShape(a.data, a.shape, kept, a.dtype);
   const data = out === a.data ? out.slice() : out;
   return opResult('sum', data, keepdim ? kept : squeezed, [a], (g) => {
-    a.accumulateGrad(expandData(g, kept, a.shape, a.dtype));
+    a.accumulateGrad(expandData(g, kept, a.shape, a.dtype), true); // a new array, or g itself: ours
   });
 }
 
