@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendKernels } from '../../core/kernels/registry.ts';
 import { KERNEL_NAMES, KERNELS } from '../../core/kernels/table.ts';
+import '../../core/index.ts'; // the whole core, so the ts backend is registered as in any program
 import '../../core/kernels/wasm/index.ts';
 import '../../gpu/backend.ts';
 
