@@ -184,6 +184,28 @@ export interface AttentionArgs {
   scale: number;
 }
 
+/**
+ * Attention's gradients for contiguous sets: q [sets, lq, d], k and v [sets, lk, d], and gOut, the
+ * gradient of out = softmax(scale q k^T) v. Writes gq, gk and gv whole. The probabilities are
+ * recomputed from q and k (memory-efficient attention, Rabe & Staats 2021; FlashAttention-2's backward,
+ * Dao 2023): with P = softmax(scale q k^T), dP = gOut v^T and dS = P (dP - rowsum(dP P)),
+ *   gq = scale dS k,   gk = scale dS^T q,   gv = P^T gOut.
+ */
+export interface AttentionBackwardArgs {
+  q: Storage;
+  k: Storage;
+  v: Storage;
+  gOut: Storage;
+  gq: Storage;
+  gk: Storage;
+  gv: Storage;
+  sets: number;
+  lq: number;
+  lk: number;
+  d: number;
+  scale: number;
+}
+
 export interface KernelSet {
   gemm(args: GemmArgs): void;
   im2col(args: Im2colArgs): void;
@@ -196,6 +218,7 @@ export interface KernelSet {
   softmaxForward(args: SoftmaxArgs): void;
   softmaxBackward(args: SoftmaxBackwardArgs): void;
   attentionForward(args: AttentionArgs): void;
+  attentionBackward(args: AttentionBackwardArgs): void;
   adamUpdate(args: AdamArgs): void;
   siluForward(args: SiluArgs): void;
   siluBackward(args: SiluBackwardArgs): void;

@@ -1,6 +1,6 @@
-// Reference attention kernel in plain TypeScript: one query row at a time, so the only score storage is
+// Reference attention kernels in plain TypeScript: one query row at a time, so the only score storage is
 // one row of lk numbers (the limit of the query blocks a faster backend may use). Sums in float64.
-import { registerBackend, type AttentionArgs } from './registry.ts';
+import { registerBackend, type AttentionArgs, type AttentionBackwardArgs } from './registry.ts';
 
 export function attentionForwardTs(a: AttentionArgs): void {
   const { q, k, v, out, batch, heads, lq, lk, d, scale } = a;
@@ -37,4 +37,55 @@ export function attentionForwardTs(a: AttentionArgs): void {
   }
 }
 
-registerBackend('ts', { attentionForward: attentionForwardTs });
+/**
+ * The gradients, query row by query row (AttentionBackwardArgs has the formulas): row i's probabilities
+ * P_j are recomputed, dP_j = gOut_i . v_j and dS_j = P_j (dP_j - sum_j' P_j' dP_j'); gq_i is then a sum
+ * over the keys, and every key's gk_j and gv_j gather row i's share.
+ */
+export function attentionBackwardTs(a: AttentionBackwardArgs): void {
+  const { q, k, v, gOut, gq, sets, lq, lk, d, scale } = a;
+  const [P, dS] = [new Float64Array(lk), new Float64Array(lk)];
+  const acc = new Float64Array(d);
+  const [gk, gv] = [new Float64Array(lk * d), new Float64Array(lk * d)];
+  for (let s = 0; s < sets; s++) {
+    const [qs, ks] = [s * lq * d, s * lk * d]; // where set s starts in q, gOut, gq and in k, v, gk, gv
+    gk.fill(0);
+    gv.fill(0);
+    for (let i = 0; i < lq; i++) {
+      const qi = qs + i * d;
+      let max = -Infinity;
+      for (let j = 0; j < lk; j++) {
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += q[qi + c] * k[ks + j * d + c];
+        P[j] = scale * dot;
+        if (P[j] > max) max = P[j];
+      }
+      let sum = 0;
+      for (let j = 0; j < lk; j++) sum += P[j] = Math.exp(P[j] - max);
+      let rowDot = 0; // rowsum(dP P)
+      for (let j = 0; j < lk; j++) {
+        P[j] /= sum;
+        let dot = 0;
+        for (let c = 0; c < d; c++) {
+          dot += gOut[qi + c] * v[ks + j * d + c];
+          gv[j * d + c] += P[j] * gOut[qi + c];
+        }
+        dS[j] = dot;
+        rowDot += P[j] * dot;
+      }
+      acc.fill(0);
+      for (let j = 0; j < lk; j++) {
+        const g = scale * P[j] * (dS[j] - rowDot); // scale dS_j
+        for (let c = 0; c < d; c++) {
+          acc[c] += g * k[ks + j * d + c];
+          gk[j * d + c] += g * q[qi + c];
+        }
+      }
+      for (let c = 0; c < d; c++) gq[qi + c] = acc[c];
+    }
+    a.gk.set(gk, ks);
+    a.gv.set(gv, ks);
+  }
+}
+
+registerBackend('ts', { attentionForward: attentionForwardTs, attentionBackward: attentionBackwardTs });

@@ -64,18 +64,10 @@ test("a small UNet's loss over 5 Adam steps is the same on the ts, wasm and gpu 
         );
       });
     }
-    // and the gpu.js kernels really ran (a kernel missing from the gpu backend falls back to ts silently)
+    // and the gpu.js kernels really ran (a kernel missing from the gpu backend falls back to ts silently);
+    // softmax's are off this path (attention has kernels of its own) and checked by the parity tests
     const ran = gpuKernels().ranBy;
-    for (const key of [
-      'gemm',
-      'im2col',
-      'col2im',
-      'gnApply',
-      'gnGx',
-      'softmaxDivide',
-      'softmaxGx',
-      'adamP',
-    ]) {
+    for (const key of ['gemm', 'im2col', 'col2im', 'gnApply', 'gnGx', 'adamP']) {
       assert.ok(ran.has(key), `the gpu backend never ran its ${key} kernel`);
     }
   } finally {

@@ -250,6 +250,38 @@ for (const backend of listBackends()) {
 }
 
 for (const backend of listBackends()) {
+  const own = backendKernels(backend).attentionBackward;
+  const ref = backendKernels('ts').attentionBackward;
+  if (backend === 'ts' || !own || !ref) continue;
+  test(`${backend} attention's gradients equal the ts kernel's, over every block and thread split`, () => {
+    const rng = new Rng(14);
+    // [sets, lq, lk, d]: size 1; lengths and depths off the 4- and 8-wide panels; cross-attention; one
+    // set; 300 and 784 queries, which go in several blocks (the last one short); no keys; no queries
+    for (const [sets, lq, lk, d] of [
+      [1, 1, 1, 1],
+      [2, 5, 7, 3],
+      [3, 13, 200, 20],
+      [1, 300, 196, 16],
+      [8, 49, 49, 16],
+      [2, 784, 784, 8],
+      [2, 3, 0, 4],
+      [2, 0, 3, 4],
+    ]) {
+      const [q, k, v, gOut] = [lq, lk, lk, lq].map((l) => rng.randn([sets * l * d], { std: 2 }).data as Float32Array); // prettier-ignore
+      // each output starts as junk (NaN), so an entry a kernel leaves unwritten fails
+      const outs = () => [lq, lk, lk].map((l) => new Float32Array(sets * l * d).fill(NaN));
+      const [mine, theirs] = [outs(), outs()];
+      const scale = 1 / Math.sqrt(d);
+      own({ q, k, v, gOut, gq: mine[0], gk: mine[1], gv: mine[2], sets, lq, lk, d, scale });
+      ref({ q, k, v, gOut, gq: theirs[0], gk: theirs[1], gv: theirs[2], sets, lq, lk, d, scale });
+      ['gq', 'gk', 'gv'].forEach((what, i) =>
+        close(mine[i], theirs[i], 4 * (1 + Math.sqrt(Math.max(lq, lk))), `${what} ${sets}x${lq}x${lk}x${d}`),
+      );
+    }
+  });
+}
+
+for (const backend of listBackends()) {
   const own = backendKernels(backend).attentionForward;
   const ref = backendKernels('ts').attentionForward;
   if (backend === 'ts' || !own || !ref) continue;

@@ -7,6 +7,9 @@ import * as T from '../../core/index.ts';
 import { Rng, Tensor } from '../../core/index.ts';
 import { rand64 } from '../helpers/gradcheck.ts';
 import { checkGrad, close, layerCheck } from '../helpers/layer-checks.ts';
+import { getBackend, setBackend } from '../../core/kernels/registry.ts';
+import { useBackend } from '../../core/kernels/select.ts';
+import '../../core/kernels/wasm/index.ts';
 
 const rng = new Rng(11);
 const r = (shape: number[]) => rand64(rng, shape);
@@ -170,45 +173,52 @@ test('MultiheadAttention without gradients (the fused attention kernel) equals t
   );
 });
 
-// the blocked path, in blocks of 2 and 3 query rows (a last block shorter than the others), self and
-// cross: its backward recomputes each block's probabilities
-checkGrad('attention in blocks of 2 query rows', (q, k, v) => T.blockedAttention(q, k, v, 2), [
+// with gradients: the attentionBackward kernel (float64 runs the ts one, a query row at a time), self
+// and cross, keys as values
+checkGrad('attention with gradients, cross', (q, k, v) => T.attention(q, k, v), [
   r([2, 5, 3]),
   r([2, 4, 3]),
   r([2, 4, 3]),
 ]);
-checkGrad('attention in blocks of 3 query rows, keys as values', (q, k) => T.blockedAttention(q, k, k, 3), [
+checkGrad('attention with gradients, keys as values', (q, k) => T.attention(q, k, k), [
   r([1, 2, 7, 4]),
   r([1, 2, 7, 4]),
 ]);
 
-test('blocked attention equals the composed one in float32, values and gradients', () => {
-  const g = new Rng(8);
-  for (const [shape, rows] of [
-    [[2, 3, 50, 8], 7],
-    [[1, 4, 30, 16], 30],
-  ] as [number[], number][]) {
-    const inputs = () => [0, 1, 2].map(() => g.randn(shape));
-    const [q, k, v] = inputs();
-    const w = g.randn(shape);
-    const run = (f: (a: Tensor, b: Tensor, c: Tensor) => Tensor) => {
-      const xs = [q, k, v].map((t) => new Tensor(t.data.slice(), t.shape, { requiresGrad: true }));
-      const out = f(xs[0], xs[1], xs[2]);
-      T.sum(T.mul(out, w)).backward();
-      return [out, ...xs.map((x) => x.grad as Tensor)];
-    };
-    const blocked = run((a, b, c) => T.blockedAttention(a, b, c, rows));
-    const composed = run((a, b, c) =>
-      T.matmul(T.softmax(T.matmul(T.div(a, Math.sqrt(shape[3])), T.transpose(b, -2, -1)), -1), c),
-    );
-    ['out', 'dq', 'dk', 'dv'].forEach((what, i) => close(blocked[i], composed[i].data, 2e-6, what));
+test('attention equals the composed formula in float32 on every backend, values and gradients', async () => {
+  const before = getBackend();
+  try {
+    for (const backend of ['ts', 'wasm']) {
+      await useBackend(backend);
+      const g = new Rng(8);
+      // blocks of queries: 300 rows make several of the wasm kernel's blocks, the last one short
+      for (const shape of [
+        [2, 3, 50, 8],
+        [1, 4, 30, 16],
+        [1, 1, 300, 12],
+        [2, 2, 21, 5],
+      ]) {
+        const inputs = () => [0, 1, 2].map(() => g.randn(shape));
+        const [q, k, v] = inputs();
+        const w = g.randn(shape);
+        const run = (f: (a: Tensor, b: Tensor, c: Tensor) => Tensor) => {
+          const xs = [q, k, v].map((t) => new Tensor(t.data.slice(), t.shape, { requiresGrad: true }));
+          const out = f(xs[0], xs[1], xs[2]);
+          T.sum(T.mul(out, w)).backward();
+          return [out, ...xs.map((x) => x.grad as Tensor)];
+        };
+        const fused = run((a, b, c) => T.attention(a, b, c));
+        const composed = run((a, b, c) =>
+          T.matmul(T.softmax(T.matmul(T.div(a, Math.sqrt(shape[3])), T.transpose(b, -2, -1)), -1), c),
+        );
+        ['out', 'dq', 'dk', 'dv'].forEach((what, i) =>
+          close(fused[i], composed[i].data, 3e-6, `${backend} ${shape}: ${what}`),
+        );
+      }
+    }
+  } finally {
+    setBackend(before);
   }
-  // attention() itself takes the blocked path past SCORE_LIMIT score elements
-  const big = [1, 1, 4200, 1]; // 4200^2 scores
-  const x = new Tensor(new Float32Array(4200), big, { requiresGrad: true });
-  assert.is(T.attention(x, x, x).op, 'attention');
-  const small = new Tensor(new Float32Array(8), [1, 1, 8, 1], { requiresGrad: true });
-  assert.is.not(T.attention(small, small, small).op, 'attention');
 });
 
 test('MultiheadAttention without batchFirst takes [L, B, E], like PyTorch by default', () => {

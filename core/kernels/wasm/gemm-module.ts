@@ -80,19 +80,20 @@ function macroKernel(): FunctionBuilder {
 }
 
 /**
- * packRows(src, srcStrideBytes, kc, panels, dst): copies `panels` full NR-wide panels of a row-major
- * matrix (kc rows) into k-major panel order with vector loads.
+ * packRows<width>(src, srcStrideBytes, kc, panels, dst): copies `panels` full panels `width` columns
+ * wide of a row-major matrix (kc rows) into k-major panel order with vector loads: B panels (width NR),
+ * or A panels of the matrix's transpose (width MR).
  */
-function packRows(): FunctionBuilder {
+function packRows(width: number): FunctionBuilder {
   const f = new FunctionBuilder(5);
   const [src, stride, kc, panels, dst] = [0, 1, 2, 3, 4];
   const [s, k, q] = [f.locals(1, I32), f.locals(1, I32), f.locals(1, I32)];
   f.emit(op.i32(0), op.set(q));
   f.emit(op.block, op.get(panels), op.eqz, op.brIf(0), op.loop);
-  f.emit(op.get(src), op.get(q), op.i32(NR * 4), op.mul, op.add, op.set(s), op.get(kc), op.set(k));
+  f.emit(op.get(src), op.get(q), op.i32(width * 4), op.mul, op.add, op.set(s), op.get(kc), op.set(k));
   f.emit(op.loop);
-  for (let v = 0; v < NV; v++) f.emit(op.get(dst), op.get(s), op.v128Load(16 * v), op.v128Store(16 * v));
-  f.emit(op.get(dst), op.i32(NR * 4), op.add, op.set(dst), op.get(s), op.get(stride), op.add, op.set(s));
+  for (let v = 0; v < width / 4; v++) f.emit(op.get(dst), op.get(s), op.v128Load(16 * v), op.v128Store(16 * v)); // prettier-ignore
+  f.emit(op.get(dst), op.i32(width * 4), op.add, op.set(dst), op.get(s), op.get(stride), op.add, op.set(s));
   f.emit(op.get(k), op.i32(1), op.sub, op.tee(k), op.brIf(0), op.end);
   f.emit(op.get(q), op.i32(1), op.add, op.tee(q), op.get(panels), op.ltU, op.brIf(0), op.end, op.end);
   return f;
@@ -196,12 +197,13 @@ export const KERNEL_EXPORTS = [
   'rowAffine',
   'packT4',
   'packT8',
+  'packRows4',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
   const bodies = [
     macroKernel(),
-    packRows(),
+    packRows(NR),
     packStrided(),
     zero(),
     im2colFunction(),
@@ -213,6 +215,7 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     rowAffineFunction(),
     packTransposed(MR),
     packTransposed(NR),
+    packRows(MR),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),

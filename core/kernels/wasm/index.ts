@@ -69,6 +69,7 @@ registerBackend(
         softmaxForward: (a) => engine(a.x, a.out).softmaxForward(a),
         softmaxBackward: (a) => engine(a.y, a.gy, a.gx).softmaxBackward(a),
         attentionForward: (a) => engine(a.q, a.k, a.v, a.out).attentionForward(a),
+        attentionBackward: (a) => engine(a.q, a.k, a.v, a.gOut).attentionBackward(a),
         siluForward: (a) => engine(a.x, a.out).siluForward(a),
         siluBackward: (a) => engine(a.x, a.g, a.gx).siluBackward(a),
         groupNormForward: (a) => engine(a.x, a.out, a.mean, a.rstd).groupNormForward(a),
