@@ -23,7 +23,7 @@ import { DdpmMlp } from '../core/diffusion/nets.ts';
 import { predictionDenoiser } from '../core/diffusion/objectives.ts';
 import { AncestralScheduler, sampleLoop, scheduleLevels } from '../core/diffusion/schedulers.ts';
 import { loadAllDigits, PIXELS, SIDE, type Digits } from '../core/data/mnist.ts';
-import { modeStats } from '../core/stats.ts';
+import { modeStats, sampleMean } from '../core/stats.ts';
 import { imageGrid, lineChart } from '../plots/index.ts';
 import { scatterLevels } from '../plots/scatter-levels.ts';
 import { scheduleCurves, targetCharts, TARGET_COLORS } from '../plots/schedules.ts';
@@ -272,7 +272,7 @@ function trainEachTarget(
     return {
       target: name,
       shares: modes.map((m) => m.share),
-      meanStd: mean(modes.flatMap((m) => m.std)),
+      meanStd: sampleMean(modes.flatMap((m) => m.std)),
       maxCentreError: Math.max(...modes.map((m) => m.centreError)),
       within5Std: countNear(sample.data, centres, 0.05) / count,
     };
@@ -369,10 +369,6 @@ function x0Errors(
 
 function recordOf(f: (p: Prediction) => number[]): Record<Prediction, number[]> {
   return { eps: f('eps'), x0: f('x0'), v: f('v') };
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 /** How many rows of the [n, 2] array lie within `r` of some centre on both axes. */
