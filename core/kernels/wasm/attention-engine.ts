@@ -45,12 +45,13 @@ export class AttentionEngine extends RowEngine {
       return { b0, b1, list, panels };
     });
     this.commit();
-    if (d !== dPad || lq !== lqPad || lk !== lkPad) this.f32.fill(0, Q, OUT); // the inputs' padding
+    const f32 = this.f32;
+    if (d !== dPad || lq !== lqPad || lk !== lkPad) f32.fill(0, Q, OUT); // the inputs' padding
     for (let s = 0; s < sets; s++) {
       const [b, h] = [Math.floor(s / heads), s % heads];
-      this.rowsIn(q, b * lq * args.qStride + h * d, args.qStride, Q + s * lqPad * dPad, dPad, lq, d, scale);
-      this.rowsIn(k, b * lk * args.kvStride + h * d, args.kvStride, K + s * lkPad * dPad, dPad, lk, d, 1);
-      this.rowsIn(v, b * lk * args.kvStride + h * d, args.kvStride, V + s * lkPad * dPad, dPad, lk, d, 1);
+      copyRows(q, b * lq * args.qStride + h * d, args.qStride, f32, Q + s * lqPad * dPad, dPad, lq, d, scale);
+      copyRows(k, b * lk * args.kvStride + h * d, args.kvStride, f32, K + s * lkPad * dPad, dPad, lk, d, 1);
+      copyRows(v, b * lk * args.kvStride + h * d, args.kvStride, f32, V + s * lkPad * dPad, dPad, lk, d, 1);
     }
 
     for (const { b0, b1, list, panels } of parts) {
@@ -77,16 +78,8 @@ export class AttentionEngine extends RowEngine {
     // in the output's memory order: a position's heads one after another
     for (let s = 0; s < sets; s++) {
       const [b, h] = [Math.floor(s / heads), s % heads];
-      this.rowsOut(
-        OUT + s * lqPad * dPad,
-        dPad,
-        out,
-        b * lq * args.outStride + h * d,
-        args.outStride,
-        lq,
-        d,
-        1,
-      );
+      const to = b * lq * args.outStride + h * d;
+      copyRows(f32, OUT + s * lqPad * dPad, dPad, out, to, args.outStride, lq, d, 1);
     }
   }
 
@@ -130,7 +123,7 @@ export class AttentionEngine extends RowEngine {
     if (d !== dPad || lq !== lqPad || lk !== lkPad) f32.fill(0, Q, DQ); // the inputs' padding
     const inputs = [[q, Q, lq, lqPad, scale], [gOut, G, lq, lqPad, 1], [k, K, lk, lkPad, 1], [v, V, lk, lkPad, 1]] as const; // prettier-ignore
     for (const [src, at, l, lPad, x] of inputs) {
-      for (let b = 0; b < sets; b++) this.rowsIn(src, b * l * d, d, at + b * lPad * dPad, dPad, l, d, x);
+      for (let b = 0; b < sets; b++) copyRows(src, b * l * d, d, f32, at + b * lPad * dPad, dPad, l, d, x);
     }
 
     for (const { b0, b1, list, panels, scratch } of parts) {
@@ -170,53 +163,20 @@ export class AttentionEngine extends RowEngine {
 
     const outputs = [[DQ, gq, lq, lqPad, scale], [DK, gk, lk, lkPad, 1], [DV, gv, lk, lkPad, 1]] as const; // prettier-ignore
     for (const [at, g, l, lPad, x] of outputs) {
-      for (let b = 0; b < sets; b++) this.rowsOut(at + b * lPad * dPad, dPad, g, b * l * d, d, l, d, x);
+      for (let b = 0; b < sets; b++) copyRows(f32, at + b * lPad * dPad, dPad, g, b * l * d, d, l, d, x);
     }
   }
+}
 
-  /** Copies `rows` rows of d floats, times x, from src (rows `from` + r srcStride) into the memory. */
-  private rowsIn(
-    src: Storage,
-    from: number,
-    srcStride: number,
-    to: number,
-    dstStride: number,
-    rows: number,
-    d: number,
-    x: number,
-  ) {
-    // prettier-ignore
-    const f32 = this.f32;
-    if (srcStride === d && dstStride === d) {
-      if (x === 1) f32.set(src.subarray(from, from + rows * d), to);
-      else for (let i = 0; i < rows * d; i++) f32[to + i] = x * src[from + i];
-      return;
-    }
-    for (let r = 0; r < rows; r++, from += srcStride, to += dstStride) {
-      for (let c = 0; c < d; c++) f32[to + c] = x * src[from + c];
-    }
+/** Copies `rows` rows of d floats, times x, from src (row r at from + r srcStride) to dst (to + r dstStride). */
+// prettier-ignore
+function copyRows(src: Storage, from: number, srcStride: number, dst: Storage, to: number, dstStride: number, rows: number, d: number, x: number): void {
+  if (srcStride === d && dstStride === d) {
+    if (x === 1) dst.set(src.subarray(from, from + rows * d), to);
+    else for (let i = 0; i < rows * d; i++) dst[to + i] = x * src[from + i];
+    return;
   }
-
-  /** rowsIn's converse: rows of d floats from the memory, times x, into dst. */
-  private rowsOut(
-    from: number,
-    srcStride: number,
-    dst: Storage,
-    to: number,
-    dstStride: number,
-    rows: number,
-    d: number,
-    x: number,
-  ) {
-    // prettier-ignore
-    const f32 = this.f32;
-    if (srcStride === d && dstStride === d) {
-      if (x === 1) dst.set(f32.subarray(from, from + rows * d), to);
-      else for (let i = 0; i < rows * d; i++) dst[to + i] = x * f32[from + i];
-      return;
-    }
-    for (let r = 0; r < rows; r++, from += srcStride, to += dstStride) {
-      for (let c = 0; c < d; c++) dst[to + c] = x * f32[from + c];
-    }
+  for (let r = 0; r < rows; r++, from += srcStride, to += dstStride) {
+    for (let c = 0; c < d; c++) dst[to + c] = x * src[from + c];
   }
 }
