@@ -1,5 +1,6 @@
 // Reference attention kernels in plain TypeScript: one query row at a time, so the only score storage is
 // one row of lk numbers (the limit of the query blocks a faster backend may use). Sums in float64.
+import type { Storage } from '../tensor.ts';
 import { registerBackend, type AttentionArgs, type AttentionBackwardArgs } from './registry.ts';
 
 export function attentionForwardTs(a: AttentionArgs): void {
@@ -12,23 +13,11 @@ export function attentionForwardTs(a: AttentionArgs): void {
       const kvAt = (j: number) => (b * lk + j) * a.kvStride + h * d;
       for (let i = 0; i < lq; i++) {
         const qi = (b * lq + i) * a.qStride + h * d;
-        let max = -Infinity;
-        for (let j = 0; j < lk; j++) {
-          const kj = kvAt(j);
-          let dot = 0;
-          for (let c = 0; c < d; c++) dot += q[qi + c] * k[kj + c];
-          p[j] = scale * dot;
-          if (p[j] > max) max = p[j];
-        }
-        let sum = 0;
-        for (let j = 0; j < lk; j++) {
-          p[j] = Math.exp(p[j] - max); // softmax's numerators, shifted by the max so none overflows
-          sum += p[j];
-        }
+        probabilities(p, q, qi, k, kvAt(0), a.kvStride, d, scale);
         acc.fill(0);
         for (let j = 0; j < lk; j++) {
-          const [w, vj] = [p[j] / sum, kvAt(j)];
-          for (let c = 0; c < d; c++) acc[c] += w * v[vj + c];
+          const vj = kvAt(j);
+          for (let c = 0; c < d; c++) acc[c] += p[j] * v[vj + c];
         }
         const oi = (b * lq + i) * a.outStride + h * d;
         for (let c = 0; c < d; c++) out[oi + c] = acc[c];
@@ -53,18 +42,9 @@ export function attentionBackwardTs(a: AttentionBackwardArgs): void {
     gv.fill(0);
     for (let i = 0; i < lq; i++) {
       const qi = qs + i * d;
-      let max = -Infinity;
-      for (let j = 0; j < lk; j++) {
-        let dot = 0;
-        for (let c = 0; c < d; c++) dot += q[qi + c] * k[ks + j * d + c];
-        P[j] = scale * dot;
-        if (P[j] > max) max = P[j];
-      }
-      let sum = 0;
-      for (let j = 0; j < lk; j++) sum += P[j] = Math.exp(P[j] - max);
+      probabilities(P, q, qi, k, ks, d, d, scale); // as the forward computed them
       let rowDot = 0; // rowsum(dP P)
       for (let j = 0; j < lk; j++) {
-        P[j] /= sum;
         let dot = 0;
         for (let c = 0; c < d; c++) {
           dot += gOut[qi + c] * v[ks + j * d + c];
@@ -86,6 +66,33 @@ export function attentionBackwardTs(a: AttentionBackwardArgs): void {
     a.gk.set(gk, ks);
     a.gv.set(gv, ks);
   }
+}
+
+/**
+ * One query row's probabilities, P_j = softmax_j(scale q_i . k_j), into P (its length is the number of
+ * keys): q_i starts at qi, key j at kAt + j kStride.
+ */
+function probabilities(
+  P: Float64Array,
+  q: Storage,
+  qi: number,
+  k: Storage,
+  kAt: number,
+  kStride: number,
+  d: number,
+  scale: number,
+): void {
+  // prettier-ignore
+  let max = -Infinity;
+  for (let j = 0, kj = kAt; j < P.length; j++, kj += kStride) {
+    let dot = 0;
+    for (let c = 0; c < d; c++) dot += q[qi + c] * k[kj + c];
+    P[j] = scale * dot;
+    if (P[j] > max) max = P[j];
+  }
+  let sum = 0;
+  for (let j = 0; j < P.length; j++) sum += P[j] = Math.exp(P[j] - max); // shifted by the max: no overflow
+  for (let j = 0; j < P.length; j++) P[j] /= sum;
 }
 
 registerBackend('ts', { attentionForward: attentionForwardTs, attentionBackward: attentionBackwardTs });
