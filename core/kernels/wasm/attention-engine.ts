@@ -59,7 +59,8 @@ export class AttentionEngine extends RowEngine {
       const row = dPad * 4; // bytes per row of the inputs and of the output
       const calls: number[][] = [];
       for (let s = b0; s < b1; s++) {
-        const [q0, k0, v0, o0] = [Q, K, V, OUT].map((at, i) => (at + s * (i % 3 ? lkPad : lqPad) * dPad) * 4);
+        const [q0, o0] = [(Q + s * lqPad * dPad) * 4, (OUT + s * lqPad * dPad) * 4];
+        const [k0, v0] = [(K + s * lkPad * dPad) * 4, (V + s * lkPad * dPad) * 4];
         calls.push([FN.packT4, q0, row, d, lqPad / MR, QP]);
         calls.push([FN.packT8, k0, row, d, lkPad / NR, KP]);
         calls.push([FN.packRows, v0, row, lk, dPad / NR, VP]);
