@@ -136,6 +136,27 @@ const geometries = [
     padW: 1,
     cout: 33,
   },
+  // Winograd F(2x2, 3x3) on wasm (3x3, stride 1, padding 1, 8 channels or more each side): odd
+  // height and width (the last tile row and column half outside), one pixel, and enough work
+  // for two threads
+  ...[
+    [3, 8, 7, 9, 8],
+    [2, 9, 1, 1, 12],
+    [2, 8, 2, 5, 10],
+    [8, 16, 28, 27, 16],
+  ].map(([batch, channels, height, width, cout]) => ({
+    batch,
+    channels,
+    height,
+    width,
+    kh: 3,
+    kw: 3,
+    strideH: 1,
+    strideW: 1,
+    padH: 1,
+    padW: 1,
+    cout,
+  })),
 ].map((g) => ({
   ...g,
   outH: Math.floor((g.height + 2 * g.padH - g.kh) / g.strideH) + 1,

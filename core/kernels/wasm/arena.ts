@@ -145,11 +145,15 @@ export class WasmArena {
     return Array.from({ length: threads }, () => this.take(1 + JOB_INTS));
   }
 
-  /** Splits [0, count) into one job per thread, each `call(start, end)`, and runs them. */
-  protected splitJobs(lists: number[], count: number, call: (start: number, end: number) => number[]): void {
+  /** Splits [0, count) into one job per thread, each `call(start, end, thread)`, and runs them. */
+  protected splitJobs(
+    lists: number[],
+    count: number,
+    call: (start: number, end: number, thread: number) => number[],
+  ): void {
     const parts = lists.length;
     lists.forEach((at, t) =>
-      this.writeJobs(at, [call(Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts))]),
+      this.writeJobs(at, [call(Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts), t)]),
     );
     this.runPhase(lists);
   }

@@ -7,6 +7,7 @@
 import { assembleModule, FunctionBuilder, I32, op, V128 } from './emit.ts';
 import { col2imFunction, im2colFunction } from './conv-module.ts';
 import { rowAffineFunction, rowSumsFunction } from './norm-module.ts';
+import { winogradInputFunction, winogradOutputFunction } from './winograd-module.ts';
 import { siluFunction, softmaxBackwardFunction, softmaxForwardFunction } from './pointwise-module.ts';
 
 export const MR = 4; // rows of a tile (one panel of packed A)
@@ -198,6 +199,8 @@ export const KERNEL_EXPORTS = [
   'packT4',
   'packT8',
   'packRows4',
+  'winogradInput',
+  'winogradOutput',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -216,6 +219,8 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     packTransposed(MR),
     packTransposed(NR),
     packRows(MR),
+    winogradInputFunction(),
+    winogradOutputFunction(),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),

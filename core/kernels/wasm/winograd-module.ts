@@ -1,0 +1,336 @@
+// Winograd's minimal filtering F(2x2, 3x3) for the 3x3 convolutions at stride 1 that keep the image
+// size (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks"). Each 2x2 block of
+// outputs (a tile) comes from the 4x4 patch d of input around it:
+//
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A,   summed over input channels,
+//
+//   B^T = | 1  0 -1  0 |    G = | 1    0    0  |    A^T = | 1  1  1  0 |
+//         | 0  1  1  0 |        | 1/2  1/2  1/2|          | 0  1 -1 -1 |
+//         | 0 -1  1  0 |        | 1/2 -1/2  1/2|
+//         | 0  1  0 -1 |        | 0    0    1  |
+//
+// The sum over channels of the 16 products is 16 matrix products U_e [Cout, Cin] V_e [Cin, tiles],
+// one per element e of the 4x4 transformed tile, which the gemm micro-kernel runs. That is 16 Cin Cout
+// multiplies per tile where im2col's product needs 36 Cin Cout: 2.25 times fewer. The transforms
+// below are additions only. The weights' transform U = G g G^T is small and done in JavaScript
+// (engine.ts).
+//
+// Both transforms work on four neighbouring tiles of a tile row at once, one tile per vector lane,
+// so that each of the 16 matrices is read or written four columns at a time. The last group of a row
+// may run past the row's end: the input transform's extra lanes land in the next row's first columns
+// (written again, correctly, right after) or in spare columns after the last tile; the output
+// transform writes only the pixels that exist.
+import { FunctionBuilder, I32, op, V128 } from './emit.ts';
+
+/** Geometry block fields (i32 each), written by JavaScript before the calls. */
+export const WINO = {
+  src: 0, // byte address: the images read (input transform) or written (output transform)
+  imgStride: 1, // floats between two images' planes of one channel
+  chanStride: 2, // floats between two channels' planes of one image
+  mats: 3, // byte address of the first of the 16 matrices (V_e or M_e)
+  matStride: 4, // bytes between two of the 16 matrices
+  ld: 5, // row stride of each matrix, in floats
+  batch: 6,
+  height: 7,
+  width: 8,
+  tilesH: 9,
+  tilesW: 10,
+  bias: 11, // byte address of one float per output channel (the output transform adds it)
+} as const;
+export const WINO_FIELDS = 12;
+
+/** Columns of the zero-padded plane the input transform reads (it reads 11 past a group's start). */
+export const paddedWidth = (tilesW: number) => 2 * tilesW + 12;
+export const paddedHeight = (tilesH: number) => 2 * tilesH + 2;
+
+/** Reads every geometry field into a local of the same name. */
+function loadFields(f: FunctionBuilder, geo: number): Record<keyof typeof WINO, number> {
+  const l = {} as Record<keyof typeof WINO, number>;
+  for (const [name, index] of Object.entries(WINO)) {
+    const local = f.locals(1, I32);
+    l[name as keyof typeof WINO] = local;
+    f.emit(op.get(geo), op.i32Load(4 * index), op.set(local));
+  }
+  return l;
+}
+
+/** Emits `for (v = from; v < limit; v += step) body()`, the body run at least once when from < limit. */
+function forRange(
+  f: FunctionBuilder,
+  v: number,
+  from: number[],
+  limit: number,
+  step: number,
+  body: () => void,
+) {
+  f.emit(from, op.set(v));
+  f.emit(op.block, op.get(v), op.get(limit), op.ltS, op.eqz, op.brIf(0), op.loop);
+  body();
+  f.emit(op.get(v), op.i32(step), op.add, op.tee(v), op.get(limit), op.ltS, op.brIf(0), op.end, op.end);
+}
+
+/**
+ * winogradInput(geo, c0, c1, scratch): V_e[c, t] = (B^T d B)[e] for channels c0..c1-1 and every tile t
+ * (t = (b tilesH + ty) tilesW + tx). Each image plane is first copied into `scratch` (bytes) with a
+ * border of zeros: one row and column of padding before, enough after for the widest read.
+ */
+export function winogradInputFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(4);
+  const [geo, c0, c1, scratch] = [0, 1, 2, 3];
+  const l = loadFields(f, geo);
+  const [c, b, ty, tx, y, plane, rowBytes, planeBytes, dst, at] = Array.from({ length: 10 }, () =>
+    f.locals(1, I32),
+  );
+  const raw = f.locals(12, V128); // patch rows i = 0..3, three vectors of each (columns 0-3, 4-7, 8-11)
+  const rows = f.locals(12, V128); // the same after B^T on the left
+  const [E, O, X, Y, c2, c3] = Array.from({ length: 6 }, () => f.locals(1, V128));
+  const width4 = f.locals(1, I32);
+  f.emit(op.get(l.tilesW), op.i32(1), op.shl, op.i32(12), op.add, op.i32(2), op.shl, op.set(rowBytes));
+  f.emit(
+    op.get(l.tilesH),
+    op.i32(1),
+    op.shl,
+    op.i32(2),
+    op.add,
+    op.get(rowBytes),
+    op.mul,
+    op.set(planeBytes),
+  );
+  f.emit(op.get(l.width), op.i32(2), op.shl, op.set(width4));
+  forRange(f, c, op.get(c0), c1, 1, () => {
+    forRange(f, b, op.i32(0), l.batch, 1, () => {
+      // the plane, zero-bordered, into scratch
+      f.emit(op.get(scratch), op.i32(0), op.get(planeBytes), op.memoryFill);
+      f.emit(op.get(l.src), op.get(b), op.get(l.imgStride), op.mul, op.get(c), op.get(l.chanStride), op.mul);
+      f.emit(op.add, op.i32(2), op.shl, op.add, op.set(plane));
+      forRange(f, y, op.i32(0), l.height, 1, () => {
+        f.emit(
+          op.get(scratch),
+          op.get(y),
+          op.i32(1),
+          op.add,
+          op.get(rowBytes),
+          op.mul,
+          op.add,
+          op.i32(4),
+          op.add,
+        );
+        f.emit(op.get(plane), op.get(y), op.get(width4), op.mul, op.add, op.get(width4), op.memoryCopy);
+      });
+      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
+        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
+          // dst = mats + (c ld + t) 4, t = (b tilesH + ty) tilesW + tx
+          f.emit(op.get(l.mats), op.get(c), op.get(l.ld), op.mul, op.get(b), op.get(l.tilesH), op.mul);
+          f.emit(op.get(ty), op.add, op.get(l.tilesW), op.mul, op.add, op.get(tx), op.add, op.i32(2), op.shl);
+          f.emit(op.add, op.set(dst));
+          // at = scratch + (2 ty rowFloats + 2 tx) 4: the group's patch starts there
+          f.emit(op.get(scratch), op.get(ty), op.i32(1), op.shl, op.get(rowBytes), op.mul, op.add);
+          f.emit(op.get(tx), op.i32(3), op.shl, op.add, op.set(at));
+          for (let i = 0; i < 4; i++) {
+            for (let k = 0; k < 3; k++) {
+              f.emit(op.get(at), op.get(rowBytes), op.i32(i), op.mul, op.add, op.v128Load(16 * k));
+              f.emit(op.set(raw + 3 * i + k));
+            }
+          }
+          // B^T d: row 0 = d0 - d2, row 1 = d1 + d2, row 2 = d2 - d1, row 3 = d1 - d3
+          const rowCombos: [number, number, number[]][] = [
+            [0, 2, op.f32x4Sub],
+            [1, 2, op.f32x4Add],
+            [2, 1, op.f32x4Sub],
+            [1, 3, op.f32x4Sub],
+          ];
+          rowCombos.forEach(([p, q, combine], i) => {
+            for (let k = 0; k < 3; k++) {
+              f.emit(op.get(raw + 3 * p + k), op.get(raw + 3 * q + k), combine, op.set(rows + 3 * i + k));
+            }
+          });
+          for (let i = 0; i < 4; i++) {
+            const [r0, r1, r2] = [rows + 3 * i, rows + 3 * i + 1, rows + 3 * i + 2];
+            // the four columns j of each lane's patch: lane l of column j is patch column 2 l + j
+            f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(E));
+            f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(O));
+            f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([0, 2, 4, 6]), op.set(X));
+            f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([1, 3, 5, 7]), op.set(Y));
+            f.emit(op.get(E), op.get(X), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c2));
+            f.emit(op.get(O), op.get(Y), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c3));
+            // (B^T d) B: the same combinations of the columns; element e = 4 i + j goes to V_e
+            const colCombos: [number, number, number[]][] = [
+              [E, c2, op.f32x4Sub],
+              [O, c2, op.f32x4Add],
+              [c2, O, op.f32x4Sub],
+              [O, c3, op.f32x4Sub],
+            ];
+            colCombos.forEach(([p, q, combine], j) => {
+              f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add);
+              f.emit(op.get(p), op.get(q), combine, op.v128Store(0));
+            });
+          }
+        });
+      });
+    });
+  });
+  return f;
+}
+
+/**
+ * winogradOutput(geo, c0, c1, scratch): for output channels c0..c1-1, every tile's 2x2 outputs
+ * Y = A^T M A + bias, from M_e[c, t], written into the images at `src` (only pixels inside the image).
+ * `scratch` (32 bytes) holds a group's row when the image ends inside it.
+ */
+export function winogradOutputFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(4);
+  const [geo, c0, c1, scratch] = [0, 1, 2, 3];
+  const l = loadFields(f, geo);
+  const [c, b, ty, tx, src, row, oy, bytes] = Array.from({ length: 8 }, () => f.locals(1, I32));
+  const m = f.locals(16, V128);
+  const s = f.locals(8, V128); // A^T M: rows 0 and 1, columns 0..3
+  const [bias, y0, y1, lo, hi] = Array.from({ length: 5 }, () => f.locals(1, V128));
+  /** Stores lo, hi (8 floats) at `row`, or the first width - 2 tx of them when the image ends before. */
+  const storeRow = () => {
+    // the image ends inside the group (width < 2 tx + 8): through scratch, as many floats as are left
+    f.emit(op.get(l.width), op.get(tx), op.i32(1), op.shl, op.i32(8), op.add, op.ltS, op.if);
+    f.emit(op.get(scratch), op.get(lo), op.v128Store(0), op.get(scratch), op.get(hi), op.v128Store(16));
+    f.emit(op.get(l.width), op.get(tx), op.i32(1), op.shl, op.sub, op.i32(2), op.shl, op.set(bytes));
+    f.emit(op.get(row), op.get(scratch), op.get(bytes), op.memoryCopy);
+    f.emit(op.else);
+    f.emit(op.get(row), op.get(lo), op.v128Store(0), op.get(row), op.get(hi), op.v128Store(16));
+    f.emit(op.end);
+  };
+  forRange(f, c, op.get(c0), c1, 1, () => {
+    f.emit(op.get(l.bias), op.get(c), op.i32(2), op.shl, op.add, op.v128Load32Splat(0), op.set(bias));
+    forRange(f, b, op.i32(0), l.batch, 1, () => {
+      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
+        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
+          // src = mats + (c ld + t) 4
+          f.emit(op.get(l.mats), op.get(c), op.get(l.ld), op.mul, op.get(b), op.get(l.tilesH), op.mul);
+          f.emit(op.get(ty), op.add, op.get(l.tilesW), op.mul, op.add, op.get(tx), op.add, op.i32(2), op.shl);
+          f.emit(op.add, op.set(src));
+          for (let e = 0; e < 16; e++) {
+            f.emit(
+              op.get(src),
+              op.get(l.matStride),
+              op.i32(e),
+              op.mul,
+              op.add,
+              op.v128Load(0),
+              op.set(m + e),
+            );
+          }
+          // A^T M: row 0 = M0 + M1 + M2, row 1 = M1 - M2 - M3 (rows of the 4x4 tile)
+          for (let j = 0; j < 4; j++) {
+            f.emit(op.get(m + j), op.get(m + 4 + j), op.f32x4Add, op.get(m + 8 + j), op.f32x4Add);
+            f.emit(op.set(s + j));
+            f.emit(op.get(m + 4 + j), op.get(m + 8 + j), op.f32x4Sub, op.get(m + 12 + j), op.f32x4Sub);
+            f.emit(op.set(s + 4 + j));
+          }
+          // oy = 2 ty; row = src image + (b imgStride + c chanStride + oy width + 2 tx) 4
+          f.emit(op.get(ty), op.i32(1), op.shl, op.set(oy));
+          for (let i = 0; i < 2; i++) {
+            const r = s + 4 * i;
+            // (A^T M) A: column 0 = r0 + r1 + r2, column 1 = r1 - r2 - r3, then the bias
+            f.emit(
+              op.get(r),
+              op.get(r + 1),
+              op.f32x4Add,
+              op.get(r + 2),
+              op.f32x4Add,
+              op.get(bias),
+              op.f32x4Add,
+            );
+            f.emit(op.set(y0));
+            f.emit(
+              op.get(r + 1),
+              op.get(r + 2),
+              op.f32x4Sub,
+              op.get(r + 3),
+              op.f32x4Sub,
+              op.get(bias),
+              op.f32x4Add,
+            );
+            f.emit(op.set(y1));
+            // lane l holds tile tx + l: interleaved, pixels 2 tx .. 2 tx + 7 of the row
+            f.emit(op.get(y0), op.get(y1), op.f32x4Shuffle([0, 4, 1, 5]), op.set(lo));
+            f.emit(op.get(y0), op.get(y1), op.f32x4Shuffle([2, 6, 3, 7]), op.set(hi));
+            if (i === 1) {
+              // the tile's second row exists only inside the image
+              f.emit(op.get(oy), op.i32(1), op.add, op.get(l.height), op.ltS, op.if);
+            }
+            f.emit(
+              op.get(l.src),
+              op.get(b),
+              op.get(l.imgStride),
+              op.mul,
+              op.get(c),
+              op.get(l.chanStride),
+              op.mul,
+            );
+            f.emit(op.add, op.get(oy), op.i32(i), op.add, op.get(l.width), op.mul, op.add);
+            f.emit(op.get(tx), op.i32(1), op.shl, op.add, op.i32(2), op.shl, op.add, op.set(row));
+            storeRow();
+            if (i === 1) f.emit(op.end);
+          }
+        });
+      });
+    });
+  });
+  return f;
+}
+
+/**
+ * U_e = (G g G^T)[e] for every 3x3 filter g, written at float offset `at` of `f32` as 16 matrices
+ * [rows, cols] (U_e at at + e rows cols). Filter (r, s) is w[r, s] of weights [rows, cols, 3, 3], or,
+ * when `adjoint`, w[s, r] rotated by 180 degrees: the filters of the convolution that carries the
+ * output gradient back to the input (its channels are the layer's, swapped).
+ */
+export function transformWeights(
+  w: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  adjoint: boolean,
+  f32: Float32Array,
+  at: number,
+): void {
+  const plane = rows * cols;
+  for (let r = 0; r < rows; r++) {
+    for (let s = 0; s < cols; s++) {
+      // g[i][j] = w[from + step (3 i + j)]: the filter, or (step -1 from its end) the filter rotated
+      const step = adjoint ? -1 : 1;
+      const from = adjoint ? (s * rows + r) * 9 + 8 : (r * cols + s) * 9;
+      const to = at + r * cols + s;
+      // G g: four rows of three, then each row (a, b, c) times G^T: a, (a + b + c) / 2, (a - b + c) / 2, c
+      for (let j = 0; j < 3; j++) {
+        const g0 = w[from + step * j];
+        const g1 = w[from + step * (3 + j)];
+        const g2 = w[from + step * (6 + j)];
+        column(f32, to + j * plane, plane, g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
+      }
+    }
+  }
+  // the second pass, in place: each tile row (i) of three columns becomes four
+  for (let i = 0; i < 4; i++) {
+    for (let o = at + 4 * i * plane, end = o + plane; o < end; o++) {
+      const a = f32[o];
+      const b = f32[o + plane];
+      const c = f32[o + 2 * plane];
+      f32[o + plane] = (a + b + c) / 2;
+      f32[o + 2 * plane] = (a - b + c) / 2;
+      f32[o + 3 * plane] = c;
+    }
+  }
+}
+
+/** (G g)[i][j] for i = 0..3, stored where U_(4 i + j) will be. */
+function column(
+  f32: Float32Array,
+  to: number,
+  plane: number,
+  v0: number,
+  v1: number,
+  v2: number,
+  v3: number,
+) {
+  f32[to] = v0;
+  f32[to + 4 * plane] = v1;
+  f32[to + 8 * plane] = v2;
+  f32[to + 12 * plane] = v3;
+}
