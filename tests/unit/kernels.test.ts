@@ -38,6 +38,7 @@ const shapes = [
   [64, 70, 129],
   [130, 600, 520], // several depth blocks and column blocks, two threads
   [9, 1100, 33],
+  [66, 40, 4100], // a deep A (a weight gradient's), packed by both threads, with a ragged last panel
 ];
 
 for (const backend of listBackends()) {

@@ -3,7 +3,7 @@
 // the macro kernel over every MC-row block of packed A. C has its rows padded to a multiple of 8.
 // The convolutions (engine.ts) plan and run their products through the same two methods.
 import type { GemmArgs } from '../registry.ts';
-import { MR, NR } from './gemm-module.ts';
+import { KERNEL_EXPORTS, MR, NR } from './gemm-module.ts';
 import { FN, JOB_INTS, roundUp } from './arena.ts';
 import { AttentionEngine } from './attention-engine.ts';
 
@@ -27,6 +27,8 @@ type GemmPlan = {
   split: [number, number][];
   buffers: number[];
   lists: number[];
+  /** Job lists that pack op(A) on every thread, one range of depth blocks each; empty: packed here. */
+  packLists: number[];
 };
 
 export class GemmEngine extends AttentionEngine {
@@ -59,26 +61,53 @@ export class GemmEngine extends AttentionEngine {
     const C = at?.C ?? this.take(mPad * ldc);
     const Ap = this.take(mPad * k);
     const buffers = split.map(() => this.take(KC * NC));
-    return { m, n, k, transA, transB, A, B, C, ldc, Ap, KC, split, buffers, lists };
+    // a deep A (a weight gradient's) is packed by all threads, each a share of its depth blocks
+    const packThreads = kcBlocks > 1 ? Math.min(kcBlocks, this.threadsFor(mPad * k, 1 << 18)) : 1;
+    const jobsPerBlock = 1 + 2 * (mPad / MR);
+    const packLists =
+      packThreads > 1
+        ? Array.from({ length: packThreads }, () =>
+            this.take(1 + Math.ceil(kcBlocks / packThreads) * jobsPerBlock * JOB_INTS),
+          )
+        : [];
+    return { m, n, k, transA, transB, A, B, C, ldc, Ap, KC, split, buffers, lists, packLists };
   }
 
   /** Runs a planned gemm (after commit): C = op(A) op(B), or C += op(A) op(B) when `accumulate`. */
   protected runGemm(g: GemmPlan, accumulate = false): void {
     const { m, n, k, transA, transB, A, B, C, ldc, Ap, KC } = g;
     const mPad = roundUp(m, MR);
-    // pack all of op(A), here: for each depth block, panels of MR rows, k-major, zero-padded rows
+    // pack all of op(A): for each depth block, panels of MR rows, k-major, zero-padded rows
     const sai = transA ? 1 : k; // op(A)(i, p) = A[i * sai + p * sap]
     const sap = transA ? m : 1;
     // whole panels of a row-major A by vector transposes, the rest (and a transposed A) one by one
     const vectorPanels = transA ? 0 : Math.floor(m / MR);
-    for (let pc = 0; pc < k; pc += KC) {
+    const packBlock = (pc: number): number[][] => {
+      const calls: number[][] = [];
       const kc = Math.min(KC, k - pc);
-      if (vectorPanels > 0) this.exports.packT4((A + pc) * 4, k * 4, kc, vectorPanels, (Ap + pc * mPad) * 4);
+      if (vectorPanels > 0)
+        calls.push([FN.packT4, (A + pc) * 4, k * 4, kc, vectorPanels, (Ap + pc * mPad) * 4]);
       for (let p = vectorPanels * MR, d = Ap + pc * mPad + p * kc; p < mPad; p += MR, d += kc * MR) {
         const rows = Math.min(MR, m - p);
-        if (rows < MR) this.f32.fill(0, d, d + kc * MR);
-        this.exports.packStrided((A + p * sai + pc * sap) * 4, sap * 4, sai * 4, kc, rows, d * 4, MR * 4);
+        if (rows < MR) calls.push([FN.zero, d * 4, kc * MR * 4]);
+        calls.push([FN.packStrided, (A + p * sai + pc * sap) * 4, sap * 4, sai * 4, kc, rows, d * 4, MR * 4]);
       }
+      return calls;
+    };
+    const blocks = Array.from({ length: Math.ceil(k / KC) }, (_, i) => i * KC);
+    if (g.packLists.length > 0) {
+      const parts = g.packLists.length;
+      g.packLists.forEach((at, t) => {
+        const mine = blocks.slice(
+          Math.floor((blocks.length * t) / parts),
+          Math.floor((blocks.length * (t + 1)) / parts),
+        );
+        this.writeJobs(at, mine.flatMap(packBlock));
+      });
+      this.runPhase(g.packLists);
+    } else {
+      for (const pc of blocks)
+        for (const call of packBlock(pc)) this.exports[KERNEL_EXPORTS[call[0]]](...call.slice(1));
     }
     const sbp = transB ? 1 : n; // op(B)(p, j) = B[p * sbp + j * sbj]
     const sbj = transB ? k : 1;
