@@ -3,7 +3,7 @@
 // Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
 // back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
 // The 3x3 convolutions that keep the image size run as Winograd F(2x2, 3x3) instead, forward and for
-// the input gradient (winograd-module.ts): 2.25 times fewer multiplies.
+// both gradients (winograd-module.ts): 2.25 times fewer multiplies.
 import type { Storage } from '../../tensor.ts';
 import type { ConvForwardArgs, ConvGeometry } from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
@@ -11,7 +11,14 @@ import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
 import { FN, roundUp } from './arena.ts';
 import { GemmEngine } from './gemm-engine.ts';
-import { paddedHeight, paddedWidth, transformWeights, WINO, WINO_FIELDS } from './winograd-module.ts';
+import {
+  paddedHeight,
+  paddedWidth,
+  transformFilterGradient,
+  transformWeights,
+  WINO,
+  WINO_FIELDS,
+} from './winograd-module.ts';
 
 /** Fewer channels than this on either side, and the transforms cost more than the multiplies saved. */
 const WINOGRAD_MIN_CHANNELS = 8;
@@ -126,6 +133,7 @@ export class WasmEngine extends GemmEngine {
 
   /** gw [Cout, K] = gy [Cout, N] im2col(x)^T. */
   conv2dBackwardFilter(a: ConvGeometry & { x: Storage; gy: Storage; gw: Storage; cout: number }): void {
+    if (winogradFits(a, a.channels, a.cout)) return this.winogradFilterGradient(a);
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
     const GY = this.take(a.cout * N);
@@ -203,9 +211,11 @@ export class WasmEngine extends GemmEngine {
     const V = this.take(16 * cin * n);
     const ldc = roundUp(n, NR); // as planGemm pads the product's rows
     const M = this.take(16 * mPad * ldc);
+    const first = this.planGemm(cout, n, cin, false, false, U, V, { C: M });
     const products = Array.from({ length: 16 }, (_, e) =>
       this.planGemm(cout, n, cin, false, false, U + e * cout * cin, V + e * cin * n, {
         C: M + e * mPad * ldc,
+        like: first,
       }),
     );
     const BIAS = this.take(cout);
@@ -234,6 +244,58 @@ export class WasmEngine extends GemmEngine {
     for (const p of products) this.runGemm(p);
     this.splitJobs(outLists, cout, (c0, c1, t) => [FN.winogradOutput, GOUT * 4, c0, c1, scratchOf(t)]);
     dst.storage.set(this.f32.subarray(OUT, OUT + size(cout)));
+  }
+
+  /**
+   * gw of a 3x3 convolution at stride 1 and padding 1 as Winograd F(2x2, 3x3)'s adjoint:
+   * gw = G^T [sum over tiles of (A gy A^T) ⊙ (B^T d B)] G, the sum being 16 products Z_e V_e^T.
+   */
+  private winogradFilterGradient(
+    a: ConvGeometry & { x: Storage; gy: Storage; gw: Storage; cout: number },
+  ): void {
+    const { batch, height, width, channels: cin, cout } = a;
+    const [tilesH, tilesW] = [Math.ceil(height / 2), Math.ceil(width / 2)];
+    const tiles = batch * tilesH * tilesW;
+    const n = tiles + 4; // as in winograd(); here the spare columns are zeroed, since products sum over them
+    const plane = height * width;
+    const [mPad, ldc] = [roundUp(cout, MR), roundUp(cin, NR)];
+    this.reset();
+    const X = this.take(batch * cin * plane);
+    const GY = this.take(batch * cout * plane);
+    const V = this.take(16 * cin * n);
+    const Z = this.take(16 * cout * n);
+    const D = this.take(16 * mPad * ldc);
+    const first = this.planGemm(cout, cin, n, false, true, Z, V, { C: D });
+    const products = Array.from({ length: 16 }, (_, e) =>
+      this.planGemm(cout, cin, n, false, true, Z + e * cout * n, V + e * cin * n, {
+        C: D + e * mPad * ldc,
+        like: first,
+      }),
+    );
+    const [GIN, GGRAD] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
+    const inLists = this.phaseLists(batch * cin * plane * 4);
+    const gradLists = this.phaseLists(batch * cout * plane * 4);
+    const scratchFloats = paddedHeight(tilesH) * paddedWidth(tilesW);
+    const SCRATCH = this.take(Math.max(inLists.length, gradLists.length) * scratchFloats);
+    this.commit();
+    this.put(a.x, X, batch * cin * plane);
+    this.put(a.gy, GY, batch * cout * plane);
+    for (const [mats, rows] of [
+      [V, 16 * cin],
+      [Z, 16 * cout],
+    ]) {
+      for (let r = 0; r < rows; r++) this.f32.fill(0, mats + r * n + tiles, mats + (r + 1) * n);
+    }
+    const common = { batch, height, width, tilesH, tilesW, bias: 0, ld: n };
+    const x = { imgStride: cin * plane, chanStride: plane }; // batch-major images
+    const gy = { imgStride: plane, chanStride: batch * plane }; // channel-major [cout, batch plane]
+    this.writeWino(GIN, { ...common, ...x, src: X * 4, mats: V * 4, matStride: cin * n * 4 });
+    this.writeWino(GGRAD, { ...common, ...gy, src: GY * 4, mats: Z * 4, matStride: cout * n * 4 });
+    const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
+    this.splitJobs(inLists, cin, (c0, c1, t) => [FN.winogradInput, GIN * 4, c0, c1, scratchOf(t)]);
+    this.splitJobs(gradLists, cout, (c0, c1, t) => [FN.winogradGradient, GGRAD * 4, c0, c1, scratchOf(t)]);
+    for (const p of products) this.runGemm(p);
+    transformFilterGradient(this.f32, D, mPad * ldc, ldc, cout, cin, a.gw as Float32Array);
   }
 
   private writeWino(at: number, fields: Record<keyof typeof WINO, number> & object): void {

@@ -43,8 +43,15 @@ export class GemmEngine extends AttentionEngine {
     transB: boolean,
     A: number,
     B: number,
-    at?: { C: number },
+    at?: { C?: number; like?: GemmPlan },
   ): GemmPlan {
+    // a product of the same shape run before or after this one lends its packing space and job lists
+    const like = at?.like;
+    if (like) {
+      if (like.m !== m || like.n !== n || like.k !== k || like.transA !== transA || like.transB !== transB)
+        throw new Error('planGemm: a product lends its space only to one of the same shape');
+      return { ...like, A, B, C: at.C ?? this.take(roundUp(m, MR) * like.ldc) };
+    }
     const kcBlocks = Math.ceil(k / KC_MAX);
     const KC = Math.ceil(k / kcBlocks);
     const mPad = roundUp(m, MR);

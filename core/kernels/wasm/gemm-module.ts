@@ -7,7 +7,11 @@
 import { assembleModule, FunctionBuilder, I32, op, V128 } from './emit.ts';
 import { col2imFunction, im2colFunction } from './conv-module.ts';
 import { rowAffineFunction, rowSumsFunction } from './norm-module.ts';
-import { winogradInputFunction, winogradOutputFunction } from './winograd-module.ts';
+import {
+  winogradGradientFunction,
+  winogradInputFunction,
+  winogradOutputFunction,
+} from './winograd-module.ts';
 import { siluFunction, softmaxBackwardFunction, softmaxForwardFunction } from './pointwise-module.ts';
 
 export const MR = 4; // rows of a tile (one panel of packed A)
@@ -201,6 +205,7 @@ export const KERNEL_EXPORTS = [
   'packRows4',
   'winogradInput',
   'winogradOutput',
+  'winogradGradient',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -221,6 +226,7 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     packRows(MR),
     winogradInputFunction(),
     winogradOutputFunction(),
+    winogradGradientFunction(),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),

@@ -54,6 +54,21 @@ function loadFields(f: FunctionBuilder, geo: number): Record<keyof typeof WINO, 
   return l;
 }
 
+/** Emits `out = mats + (c ld + t) 4` with t = (b tilesH + ty) tilesW + tx: a group's column in a matrix. */
+function tileAddress(
+  f: FunctionBuilder,
+  l: Record<keyof typeof WINO, number>,
+  c: number,
+  b: number,
+  ty: number,
+  tx: number,
+  out: number,
+) {
+  f.emit(op.get(l.mats), op.get(c), op.get(l.ld), op.mul, op.get(b), op.get(l.tilesH), op.mul);
+  f.emit(op.get(ty), op.add, op.get(l.tilesW), op.mul, op.add, op.get(tx), op.add, op.i32(2), op.shl);
+  f.emit(op.add, op.set(out));
+}
+
 /** Emits `for (v = from; v < limit; v += step) body()`, the body run at least once when from < limit. */
 function forRange(
   f: FunctionBuilder,
@@ -70,6 +85,37 @@ function forRange(
 }
 
 /**
+ * The scratch plane both transforms that read images use: one image plane at a time, zero-bordered,
+ * rows of paddedWidth floats. `copy(c, b, lead)` fills it with plane (b, c) of the images at `src`
+ * after `lead` rows and columns of zeros; `group(ty, tx, at)` sets `at` to the byte address of the
+ * top-left float of a group's tiles (2 ty, 2 tx).
+ */
+function planeCopier(f: FunctionBuilder, l: Record<keyof typeof WINO, number>, scratch: number) {
+  const [rowBytes, planeBytes, width4, from, y] = Array.from({ length: 5 }, () => f.locals(1, I32));
+  f.emit(op.get(l.tilesW), op.i32(1), op.shl, op.i32(12), op.add, op.i32(2), op.shl, op.set(rowBytes));
+  f.emit(op.get(l.tilesH), op.i32(1), op.shl, op.i32(2), op.add, op.get(rowBytes), op.mul);
+  f.emit(op.set(planeBytes), op.get(l.width), op.i32(2), op.shl, op.set(width4));
+  return {
+    rowBytes,
+    copy(c: number, b: number, lead: number) {
+      f.emit(op.get(scratch), op.i32(0), op.get(planeBytes), op.memoryFill);
+      f.emit(op.get(l.src), op.get(b), op.get(l.imgStride), op.mul, op.get(c), op.get(l.chanStride), op.mul);
+      f.emit(op.add, op.i32(2), op.shl, op.add, op.set(from));
+      forRange(f, y, op.i32(0), l.height, 1, () => {
+        // scratch row y + lead, column lead  <-  image row y
+        f.emit(op.get(scratch), op.get(y), op.i32(lead), op.add, op.get(rowBytes), op.mul, op.add);
+        f.emit(op.i32(4 * lead), op.add, op.get(from), op.get(y), op.get(width4), op.mul, op.add);
+        f.emit(op.get(width4), op.memoryCopy);
+      });
+    },
+    group(ty: number, tx: number, at: number) {
+      f.emit(op.get(scratch), op.get(ty), op.i32(1), op.shl, op.get(rowBytes), op.mul, op.add);
+      f.emit(op.get(tx), op.i32(3), op.shl, op.add, op.set(at));
+    },
+  };
+}
+
+/**
  * winogradInput(geo, c0, c1, scratch): V_e[c, t] = (B^T d B)[e] for channels c0..c1-1 and every tile t
  * (t = (b tilesH + ty) tilesW + tx). Each image plane is first copied into `scratch` (bytes) with a
  * border of zeros: one row and column of padding before, enough after for the widest read.
@@ -78,57 +124,21 @@ export function winogradInputFunction(): FunctionBuilder {
   const f = new FunctionBuilder(4);
   const [geo, c0, c1, scratch] = [0, 1, 2, 3];
   const l = loadFields(f, geo);
-  const [c, b, ty, tx, y, plane, rowBytes, planeBytes, dst, at] = Array.from({ length: 10 }, () =>
-    f.locals(1, I32),
-  );
+  const [c, b, ty, tx, dst, at] = Array.from({ length: 6 }, () => f.locals(1, I32));
   const raw = f.locals(12, V128); // patch rows i = 0..3, three vectors of each (columns 0-3, 4-7, 8-11)
   const rows = f.locals(12, V128); // the same after B^T on the left
   const [E, O, X, Y, c2, c3] = Array.from({ length: 6 }, () => f.locals(1, V128));
-  const width4 = f.locals(1, I32);
-  f.emit(op.get(l.tilesW), op.i32(1), op.shl, op.i32(12), op.add, op.i32(2), op.shl, op.set(rowBytes));
-  f.emit(
-    op.get(l.tilesH),
-    op.i32(1),
-    op.shl,
-    op.i32(2),
-    op.add,
-    op.get(rowBytes),
-    op.mul,
-    op.set(planeBytes),
-  );
-  f.emit(op.get(l.width), op.i32(2), op.shl, op.set(width4));
+  const plane = planeCopier(f, l, scratch);
   forRange(f, c, op.get(c0), c1, 1, () => {
     forRange(f, b, op.i32(0), l.batch, 1, () => {
-      // the plane, zero-bordered, into scratch
-      f.emit(op.get(scratch), op.i32(0), op.get(planeBytes), op.memoryFill);
-      f.emit(op.get(l.src), op.get(b), op.get(l.imgStride), op.mul, op.get(c), op.get(l.chanStride), op.mul);
-      f.emit(op.add, op.i32(2), op.shl, op.add, op.set(plane));
-      forRange(f, y, op.i32(0), l.height, 1, () => {
-        f.emit(
-          op.get(scratch),
-          op.get(y),
-          op.i32(1),
-          op.add,
-          op.get(rowBytes),
-          op.mul,
-          op.add,
-          op.i32(4),
-          op.add,
-        );
-        f.emit(op.get(plane), op.get(y), op.get(width4), op.mul, op.add, op.get(width4), op.memoryCopy);
-      });
+      plane.copy(c, b, 1);
       forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
         forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
-          // dst = mats + (c ld + t) 4, t = (b tilesH + ty) tilesW + tx
-          f.emit(op.get(l.mats), op.get(c), op.get(l.ld), op.mul, op.get(b), op.get(l.tilesH), op.mul);
-          f.emit(op.get(ty), op.add, op.get(l.tilesW), op.mul, op.add, op.get(tx), op.add, op.i32(2), op.shl);
-          f.emit(op.add, op.set(dst));
-          // at = scratch + (2 ty rowFloats + 2 tx) 4: the group's patch starts there
-          f.emit(op.get(scratch), op.get(ty), op.i32(1), op.shl, op.get(rowBytes), op.mul, op.add);
-          f.emit(op.get(tx), op.i32(3), op.shl, op.add, op.set(at));
+          tileAddress(f, l, c, b, ty, tx, dst);
+          plane.group(ty, tx, at);
           for (let i = 0; i < 4; i++) {
             for (let k = 0; k < 3; k++) {
-              f.emit(op.get(at), op.get(rowBytes), op.i32(i), op.mul, op.add, op.v128Load(16 * k));
+              f.emit(op.get(at), op.get(plane.rowBytes), op.i32(i), op.mul, op.add, op.v128Load(16 * k));
               f.emit(op.set(raw + 3 * i + k));
             }
           }
@@ -201,10 +211,7 @@ export function winogradOutputFunction(): FunctionBuilder {
     forRange(f, b, op.i32(0), l.batch, 1, () => {
       forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
         forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
-          // src = mats + (c ld + t) 4
-          f.emit(op.get(l.mats), op.get(c), op.get(l.ld), op.mul, op.get(b), op.get(l.tilesH), op.mul);
-          f.emit(op.get(ty), op.add, op.get(l.tilesW), op.mul, op.add, op.get(tx), op.add, op.i32(2), op.shl);
-          f.emit(op.add, op.set(src));
+          tileAddress(f, l, c, b, ty, tx, src);
           for (let e = 0; e < 16; e++) {
             f.emit(
               op.get(src),
@@ -277,6 +284,72 @@ export function winogradOutputFunction(): FunctionBuilder {
 }
 
 /**
+ * winogradGradient(geo, c0, c1, scratch): for output-gradient channels c0..c1-1 of the images at
+ * `src`, every tile's 2x2 gradient y taken to Z = A y A^T, Z_e[c, t] (the adjoint of the output
+ * transform). With V from the input transform, the filter gradient is G^T (sum_t Z_t ⊙ V_t) G: 16
+ * products Z_e V_e^T, then transformFilterGradient.
+ */
+export function winogradGradientFunction(): FunctionBuilder {
+  const f = new FunctionBuilder(4);
+  const [geo, c0, c1, scratch] = [0, 1, 2, 3];
+  const l = loadFields(f, geo);
+  const [c, b, ty, tx, dst, at] = Array.from({ length: 6 }, () => f.locals(1, I32));
+  const [L0, L1, zero] = Array.from({ length: 3 }, () => f.locals(1, V128));
+  const y = f.locals(4, V128); // y[r][j] for rows r and columns j of each lane's tile: y + 2 r + j
+  const z = f.locals(8, V128); // A y: rows 0..3, columns 0..1: z + 2 i + j
+  const plane = planeCopier(f, l, scratch);
+  f.emit(op.v128Zero, op.set(zero));
+  forRange(f, c, op.get(c0), c1, 1, () => {
+    forRange(f, b, op.i32(0), l.batch, 1, () => {
+      plane.copy(c, b, 0);
+      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
+        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
+          tileAddress(f, l, c, b, ty, tx, dst);
+          plane.group(ty, tx, at);
+          for (let r = 0; r < 2; r++) {
+            f.emit(op.get(at), op.get(plane.rowBytes), op.i32(r), op.mul, op.add, op.v128Load(0), op.set(L0));
+            f.emit(
+              op.get(at),
+              op.get(plane.rowBytes),
+              op.i32(r),
+              op.mul,
+              op.add,
+              op.v128Load(16),
+              op.set(L1),
+            );
+            f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(y + 2 * r));
+            f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(y + 2 * r + 1));
+          }
+          // A y, A = [1 0; 1 1; 1 -1; 0 -1]: rows y0, y0 + y1, y0 - y1, -y1
+          for (let j = 0; j < 2; j++) {
+            const [y0, y1] = [y + j, y + 2 + j];
+            f.emit(op.get(y0), op.set(z + j));
+            f.emit(op.get(y0), op.get(y1), op.f32x4Add, op.set(z + 2 + j));
+            f.emit(op.get(y0), op.get(y1), op.f32x4Sub, op.set(z + 4 + j));
+            f.emit(op.get(zero), op.get(y1), op.f32x4Sub, op.set(z + 6 + j));
+          }
+          // (A y) A^T: the same on each row's two columns; element e = 4 i + j goes to Z_e
+          for (let i = 0; i < 4; i++) {
+            const [u0, u1] = [z + 2 * i, z + 2 * i + 1];
+            const cols: number[][][] = [
+              [op.get(u0)],
+              [op.get(u0), op.get(u1), op.f32x4Add],
+              [op.get(u0), op.get(u1), op.f32x4Sub],
+              [op.get(zero), op.get(u1), op.f32x4Sub],
+            ];
+            cols.forEach((value, j) => {
+              f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add, ...value);
+              f.emit(op.v128Store(0));
+            });
+          }
+        });
+      });
+    });
+  });
+  return f;
+}
+
+/**
  * U_e = (G g G^T)[e] for every 3x3 filter g, written at float offset `at` of `f32` as 16 matrices
  * [rows, cols] (U_e at at + e rows cols). Filter (r, s) is w[r, s] of weights [rows, cols, 3, 3], or,
  * when `adjoint`, w[s, r] rotated by 180 degrees: the filters of the convolution that carries the
@@ -333,4 +406,40 @@ function column(
   f32[to + 4 * plane] = v1;
   f32[to + 8 * plane] = v2;
   f32[to + 12 * plane] = v3;
+}
+
+/**
+ * The filter gradient from the 16 products D_e [rows, ldc] (D_e at float offset at + e stride):
+ * gw[r, s] = G^T D[r, s] G, a 3x3 filter from each 4x4, written to gw [rows, cols, 3, 3].
+ */
+export function transformFilterGradient(
+  f32: Float32Array,
+  at: number,
+  stride: number,
+  ldc: number,
+  rows: number,
+  cols: number,
+  gw: Float32Array,
+): void {
+  const d = new Float64Array(16);
+  const e = new Float64Array(12); // G^T D: three rows of four
+  for (let r = 0; r < rows; r++) {
+    for (let s = 0; s < cols; s++) {
+      for (let k = 0; k < 16; k++) d[k] = f32[at + k * stride + r * ldc + s];
+      // G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] on the left, then G on the right
+      for (let j = 0; j < 4; j++) {
+        const half = (d[4 + j] + d[8 + j]) / 2;
+        e[j] = d[j] + half;
+        e[4 + j] = (d[4 + j] - d[8 + j]) / 2;
+        e[8 + j] = half + d[12 + j];
+      }
+      const to = (r * cols + s) * 9;
+      for (let i = 0; i < 3; i++) {
+        const half = (e[4 * i + 1] + e[4 * i + 2]) / 2;
+        gw[to + 3 * i] = e[4 * i] + half;
+        gw[to + 3 * i + 1] = (e[4 * i + 1] - e[4 * i + 2]) / 2;
+        gw[to + 3 * i + 2] = half + e[4 * i + 3];
+      }
+    }
+  }
 }
