@@ -51,7 +51,8 @@ export interface Im2colArgs extends ConvGeometry {
 /**
  * The three products of a convolution layer over a batch, in the geometry of conv2d: images x
  * [batch, channels, height, width], weight w [cout, channels kh kw], and output-side matrices
- * channel-major [cout, batch outH outW] (the layout a single gemm produces).
+ * channel-major [cout, batch outH outW] (the layout a single gemm produces), or batch-major (the layers'
+ * layout [batch, cout, outH, outW]) where a flag says so.
  *   forward:         out = w im2col(x)
  *   backward filter: gw = gy im2col(x)^T
  *   backward input:  gx += col2im(w^T gy)
@@ -73,6 +74,8 @@ export interface ConvBackwardFilterArgs extends ConvGeometry {
   gy: Storage;
   gw: Storage;
   cout: number;
+  /** gy is [B, Cout, Hout Wout], the layers' layout, instead of the product's [Cout, B Hout Wout]. */
+  gyBatchMajor?: boolean;
 }
 
 export interface ConvBackwardInputArgs extends ConvGeometry {
@@ -80,6 +83,8 @@ export interface ConvBackwardInputArgs extends ConvGeometry {
   gy: Storage;
   gx: Storage;
   cout: number;
+  /** gy is [B, Cout, Hout Wout], the layers' layout, instead of the product's [Cout, B Hout Wout]. */
+  gyBatchMajor?: boolean;
 }
 
 /** GroupNorm over x [batch, channels, spatial]: statistics per (sample, group of channels/groups). */

@@ -3,7 +3,7 @@
 // cols row by row (one (c, i, j) tap of the kernel at a time), so writes to cols are sequential, and
 // they compute the range of output columns whose tap lands inside the image once per row instead of
 // testing every pixel.
-import { allocate, dtypeOf } from '../tensor.ts';
+import { allocate, dtypeOf, type Storage } from '../tensor.ts';
 import {
   kernel,
   registerBackend,
@@ -99,6 +99,24 @@ export function conv2dForwardTs(a: ConvForwardArgs): void {
   }
 }
 
+/** [B, C, P] -> [C, B, P]: batch-major planes as the channel-major matrix the gemm wants. */
+export function toChannelMajor(src: Storage, batch: number, channels: number, plane: number): Storage {
+  if (batch === 1) return src;
+  const out = allocate(dtypeOf(src), batch * channels * plane);
+  for (let b = 0; b < batch; b++)
+    for (let c = 0; c < channels; c++)
+      out.set(
+        src.subarray((b * channels + c) * plane, (b * channels + c + 1) * plane),
+        (c * batch + b) * plane,
+      );
+  return out;
+}
+
+/** The output-side gradient as the product's [Cout, B Hout Wout], whichever layout it came in. */
+function gyMatrix(a: ConvBackwardFilterArgs | ConvBackwardInputArgs): Storage {
+  return a.gyBatchMajor ? toChannelMajor(a.gy, a.batch, a.cout, a.outH * a.outW) : a.gy;
+}
+
 export function conv2dBackwardFilterTs(a: ConvBackwardFilterArgs): void {
   const f64 = a.x instanceof Float64Array;
   const K = a.channels * a.kh * a.kw;
@@ -108,7 +126,17 @@ export function conv2dBackwardFilterTs(a: ConvBackwardFilterArgs): void {
   kernel(
     'gemm',
     f64,
-  )({ a: a.gy, b: cols, c: a.gw, m: a.cout, n: K, k: N, transA: false, transB: true, accumulate: false });
+  )({
+    a: gyMatrix(a),
+    b: cols,
+    c: a.gw,
+    m: a.cout,
+    n: K,
+    k: N,
+    transA: false,
+    transB: true,
+    accumulate: false,
+  });
 }
 
 export function conv2dBackwardInputTs(a: ConvBackwardInputArgs): void {
@@ -119,7 +147,17 @@ export function conv2dBackwardInputTs(a: ConvBackwardInputArgs): void {
   kernel(
     'gemm',
     f64,
-  )({ a: a.w, b: a.gy, c: cols, m: K, n: N, k: a.cout, transA: true, transB: false, accumulate: false });
+  )({
+    a: a.w,
+    b: gyMatrix(a),
+    c: cols,
+    m: K,
+    n: N,
+    k: a.cout,
+    transA: true,
+    transB: false,
+    accumulate: false,
+  });
   a.gx.fill(0); // col2im adds each window back onto its pixels
   kernel('col2im', f64)({ ...a, x: a.gx, cols });
 }

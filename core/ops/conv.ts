@@ -33,19 +33,6 @@ function pair(op: string, name: string, v: Pair, min: number): [number, number] 
   return p;
 }
 
-/** [B, C, P] -> [C, B, P]: the batch-major activations as the channel-major matrix the gemm wants. */
-function toChannelMajor(src: Storage, batch: number, channels: number, plane: number): Storage {
-  if (batch === 1) return src;
-  const out = allocateOutput(src instanceof Float64Array ? 'float64' : 'float32', src.length);
-  for (let b = 0; b < batch; b++)
-    for (let c = 0; c < channels; c++)
-      out.set(
-        src.subarray((b * channels + c) * plane, (b * channels + c + 1) * plane),
-        (c * batch + b) * plane,
-      );
-  return out;
-}
-
 /** d(loss)/d(bias[c]) = the sum of the output gradient over the batch and positions of channel c. */
 function biasGrad(g: Storage, bias: Tensor, batch: number, channels: number, plane: number): void {
   const gb = allocate(bias.dtype, channels);
@@ -118,15 +105,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Con
   kernel('conv2dForward', f64)({ ...geo, x: X, w: W, out, cout, bias: b, batchMajor: true });
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return opResult(op, out, [batch, cout, outH, outW], inputs, (g) => {
-    const gT = toChannelMajor(g, batch, cout, plane); // dY as [Cout, B P]
+    // dY in the layers' layout [B, Cout, P]; the kernels read it as the [Cout, B P] of the product
     if (weight.requiresGrad) {
       const gw = allocateOutput(weight.dtype, weight.size); // dW = dY cols^T (windows recomputed, not kept)
-      kernel('conv2dBackwardFilter', f64)({ ...geo, x: X, gy: gT, gw, cout });
+      kernel('conv2dBackwardFilter', f64)({ ...geo, x: X, gy: g, gyBatchMajor: true, gw, cout });
       weight.accumulateGrad(gw, true);
     }
     if (x.requiresGrad) {
       const gx = allocateOutput(x.dtype, x.size); // dcols = W^T dY, folded back onto the pixels
-      kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: gT, gx, cout });
+      kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: g, gyBatchMajor: true, gx, cout });
       x.accumulateGrad(gx, true);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, plane);
@@ -182,9 +169,9 @@ export function convTranspose2d(
   const f64 = dtype === 'float64';
   const W = dataAs(weight, dtype); // [Cin, K] with K = Cout kh kw: the adjoint conv's [cout, K] weight
   const plane = inH * inW;
-  const xT = toChannelMajor(dataAs(x, dtype), batch, cin, plane); // [Cin, B P]
+  const X = dataAs(x, dtype); // [B, Cin, P]: the adjoint conv's output gradient, batch-major
   const out = allocateOutput(dtype, batch * cout * outH * outW); // col2im(W^T x): the adjoint conv's input gradient
-  kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: xT, gx: out, cout: cin });
+  kernel('conv2dBackwardInput', f64)({ ...geo, w: W, gy: X, gyBatchMajor: true, gx: out, cout: cin });
   if (bias) {
     const outPlane = outH * outW;
     for (let b = 0; b < batch; b++)
@@ -202,7 +189,7 @@ export function convTranspose2d(
     }
     if (weight.requiresGrad) {
       const gw = allocateOutput(weight.dtype, weight.size); // dW = x windows(dY)^T, [Cin, K]
-      kernel('conv2dBackwardFilter', f64)({ ...geo, x: g, gy: xT, gw, cout: cin });
+      kernel('conv2dBackwardFilter', f64)({ ...geo, x: g, gy: X, gyBatchMajor: true, gw, cout: cin });
       weight.accumulateGrad(gw, true);
     }
     if (bias?.requiresGrad) biasGrad(g, bias, batch, cout, outH * outW);

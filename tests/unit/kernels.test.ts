@@ -202,19 +202,35 @@ for (const backend of listBackends()) {
           assert.ok(Math.abs(oRef[at] - outRef[i] - bias[c]) < 1e-5 * (1 + Math.abs(outRef[i])), 'ts layout');
         }
       }
-      // the backward kernels, where this backend has them (gpu has the forward pass only)
+      // the backward kernels, where this backend has them (gpu has the forward pass only), given gy as
+      // the product's [Cout, B P] and as the layers' [B, Cout, P]; the ts kernel reads the first
+      const gyBatchMajor = new Float32Array(gy.length);
+      for (let i = 0; i < N * g.cout; i++) {
+        const [c, b, p] = [Math.floor(i / N), Math.floor((i % N) / plane), i % plane];
+        gyBatchMajor[(b * g.cout + c) * plane + p] = gy[i];
+      }
+      const layouts = [
+        { gy, gyBatchMajor: false, what: '' },
+        { gy: gyBatchMajor, gyBatchMajor: true, what: ', gy batch-major' },
+      ];
       if (own.conv2dBackwardFilter) {
-        const [gw, gwRef] = [new Float32Array(g.cout * K), new Float32Array(g.cout * K)];
-        own.conv2dBackwardFilter({ ...g, x, gy, gw });
+        const gwRef = new Float32Array(g.cout * K);
         ref.conv2dBackwardFilter?.({ ...g, x, gy, gw: gwRef });
-        close(gw, gwRef, 'backward filter');
+        for (const layout of layouts) {
+          const gw = new Float32Array(g.cout * K);
+          own.conv2dBackwardFilter({ ...g, x, ...layout, gw });
+          close(gw, gwRef, `backward filter${layout.what}`);
+        }
       }
       if (own.conv2dBackwardInput) {
         // the kernel writes gx whole: NaN where it left an element unwritten
-        const [gx, gxRef] = [new Float32Array(x.length).fill(NaN), new Float32Array(x.length).fill(NaN)];
-        own.conv2dBackwardInput({ ...g, w, gy, gx });
+        const gxRef = new Float32Array(x.length).fill(NaN);
         ref.conv2dBackwardInput?.({ ...g, w, gy, gx: gxRef });
-        close(gx, gxRef, 'backward input');
+        for (const layout of layouts) {
+          const gx = new Float32Array(x.length).fill(NaN);
+          own.conv2dBackwardInput({ ...g, w, ...layout, gx });
+          close(gx, gxRef, `backward input${layout.what}`);
+        }
       }
     }
   });

@@ -5,7 +5,12 @@
 // The 3x3 convolutions that keep the image size run as Winograd F(2x2, 3x3) instead, forward and for
 // both gradients (winograd-module.ts): 2.25 times fewer multiplies.
 import type { Storage } from '../../tensor.ts';
-import type { ConvForwardArgs, ConvGeometry } from '../registry.ts';
+import type {
+  ConvBackwardFilterArgs,
+  ConvBackwardInputArgs,
+  ConvForwardArgs,
+  ConvGeometry,
+} from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
 import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
@@ -132,7 +137,7 @@ export class WasmEngine extends GemmEngine {
   }
 
   /** gw [Cout, K] = gy [Cout, N] im2col(x)^T. */
-  conv2dBackwardFilter(a: ConvGeometry & { x: Storage; gy: Storage; gw: Storage; cout: number }): void {
+  conv2dBackwardFilter(a: ConvBackwardFilterArgs): void {
     if (winogradFits(a, a.channels, a.cout)) return this.winogradFilterGradient(a);
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -142,18 +147,18 @@ export class WasmEngine extends GemmEngine {
     const plan = this.planGemm(a.cout, K, N, false, true, GY, COLS);
     this.commit();
     this.put(a.x, X, a.batch * a.channels * a.height * a.width);
-    this.put(a.gy, GY, a.cout * N);
+    this.putGy(a, GY);
     this.im2col(a, this.writeGeometry(a, X, COLS, N, TABLE, GEOP), lists);
     this.runGemm(plan);
     this.getRows(plan.C, a.cout, K, plan.ldc, a.gw, false);
   }
 
   /** gx [B, C, H, W] = col2im(W^T [K, Cout] gy [Cout, N]). */
-  conv2dBackwardInput(a: ConvGeometry & { w: Storage; gy: Storage; gx: Storage; cout: number }): void {
+  conv2dBackwardInput(a: ConvBackwardInputArgs): void {
     if (winogradFits(a, a.cout, a.channels)) {
       // the adjoint is itself a 3x3 convolution of gy (channel-major) with the rotated filters
       const plane = a.height * a.width;
-      const gy = { storage: a.gy, imgStride: plane, chanStride: a.batch * plane };
+      const gy = { storage: a.gy, ...gyStrides(a) };
       const gx = { storage: a.gx, imgStride: a.channels * plane, chanStride: plane };
       return this.winograd(a, a.cout, a.channels, a.w, true, null, gy, gx);
     }
@@ -166,7 +171,7 @@ export class WasmEngine extends GemmEngine {
     this.commit();
     const size = a.batch * a.channels * a.height * a.width;
     this.put(a.w, W, a.cout * K);
-    this.put(a.gy, GY, a.cout * N);
+    this.putGy(a, GY);
     this.f32.fill(0, X, X + size); // col2im adds onto zeros: nothing of gx needs copying in
     this.runGemm(plan);
     // the product's rows have stride ldc; col2im reads them with that stride. Work is split by whole
@@ -288,7 +293,7 @@ export class WasmEngine extends GemmEngine {
     }
     const common = { batch, height, width, tilesH, tilesW, bias: 0, ld: n };
     const x = { imgStride: cin * plane, chanStride: plane }; // batch-major images
-    const gy = { imgStride: plane, chanStride: batch * plane }; // channel-major [cout, batch plane]
+    const gy = gyStrides(a);
     this.writeWino(GIN, { ...common, ...x, src: X * 4, mats: V * 4, matStride: cin * n * 4 });
     this.writeWino(GGRAD, { ...common, ...gy, src: GY * 4, mats: Z * 4, matStride: cout * n * 4 });
     const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
@@ -296,6 +301,18 @@ export class WasmEngine extends GemmEngine {
     this.splitJobs(gradLists, cout, (c0, c1, t) => [FN.winogradGradient, GGRAD * 4, c0, c1, scratchOf(t)]);
     for (const p of products) this.runGemm(p);
     transformFilterGradient(this.f32, D, mPad * ldc, ldc, cout, cin, a.gw as Float32Array);
+  }
+
+  /** Puts gy at GY as the product's [Cout, B P], moving whole planes when it comes batch-major. */
+  private putGy(a: ConvBackwardFilterArgs | ConvBackwardInputArgs, GY: number): void {
+    const plane = a.outH * a.outW;
+    if (!a.gyBatchMajor || a.batch === 1) return this.put(a.gy, GY, a.cout * a.batch * plane);
+    for (let b = 0; b < a.batch; b++) {
+      for (let c = 0; c < a.cout; c++) {
+        const from = (b * a.cout + c) * plane;
+        this.f32.set(a.gy.subarray(from, from + plane), GY + (c * a.batch + b) * plane);
+      }
+    }
   }
 
   private writeWino(at: number, fields: Record<keyof typeof WINO, number> & object): void {
@@ -309,4 +326,12 @@ function winogradFits(g: ConvGeometry, cin: number, cout: number): boolean {
   const shape =
     g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.padH === 1 && g.padW === 1;
   return shape && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS;
+}
+
+/** Where plane (b, c) of gy starts, in floats: at b imgStride + c chanStride. */
+function gyStrides(a: ConvBackwardFilterArgs | ConvBackwardInputArgs) {
+  const plane = a.outH * a.outW;
+  return a.gyBatchMajor
+    ? { imgStride: a.cout * plane, chanStride: plane }
+    : { imgStride: plane, chanStride: a.batch * plane };
 }
