@@ -190,8 +190,9 @@ export interface AttentionArgs {
 }
 
 /**
- * Attention's gradients for contiguous sets: q [sets, lq, d], k and v [sets, lk, d], and gOut, the
- * gradient of out = softmax(scale q k^T) v. Writes gq, gk and gv whole. The probabilities are
+ * Attention's gradients, in AttentionArgs' layout: gOut is laid out as out (outStride), and gq, gk and
+ * gv are written where q, k and v are read (qStride, kvStride), each head's d features of each
+ * position, so a packed [B, L, 3 H d] gradient is written whole by the three. The probabilities are
  * recomputed from q and k (memory-efficient attention, Rabe & Staats 2021; FlashAttention-2's backward,
  * Dao 2023): with P = softmax(scale q k^T), dP = gOut v^T and dS = P (dP - rowsum(dP P)),
  *   gq = scale dS k,   gk = scale dS^T q,   gv = P^T gOut.
@@ -204,10 +205,14 @@ export interface AttentionBackwardArgs {
   gq: Storage;
   gk: Storage;
   gv: Storage;
-  sets: number;
+  batch: number;
+  heads: number;
   lq: number;
   lk: number;
   d: number;
+  qStride: number;
+  kvStride: number;
+  outStride: number;
   scale: number;
 }
 

@@ -107,9 +107,9 @@ export const KERNELS: { [K in KernelName]: KernelSpec<K> } = {
   },
   attentionBackward: {
     about: "attention's gradients for q, k and v, the probabilities recomputed a block of queries at a time",
-    key: (a) => `${a.sets}x${a.lq}x${a.lk}x${a.d}`,
+    key: (a) => `${a.batch}x${a.heads}x${a.lq}x${a.lk}x${a.d}`,
     outputs: (a) => [a.gq, a.gk, a.gv],
-    calibration: () => ({ q: f(16 * 196 * 16), k: f(16 * 196 * 16), v: f(16 * 196 * 16), gOut: f(16 * 196 * 16), gq: f(16 * 196 * 16), gk: f(16 * 196 * 16), gv: f(16 * 196 * 16), sets: 16, lq: 196, lk: 196, d: 16, scale: 0.25 }), // prettier-ignore
+    calibration: () => ({ q: f(16 * 196 * 16), k: f(16 * 196 * 16), v: f(16 * 196 * 16), gOut: f(16 * 196 * 16), gq: f(16 * 196 * 16), gk: f(16 * 196 * 16), gv: f(16 * 196 * 16), batch: 16, heads: 1, lq: 196, lk: 196, d: 16, qStride: 16, kvStride: 16, outStride: 16, scale: 0.25 }), // prettier-ignore
   },
   adamUpdate: {
     about: 'one Adam (or AdamW) step in place, PyTorch-style',

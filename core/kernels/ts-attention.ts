@@ -32,39 +32,48 @@ export function attentionForwardTs(a: AttentionArgs): void {
  * over the keys, and every key's gk_j and gv_j gather row i's share.
  */
 export function attentionBackwardTs(a: AttentionBackwardArgs): void {
-  const { q, k, v, gOut, gq, sets, lq, lk, d, scale } = a;
+  const { q, k, v, gOut, gq, batch, heads, lq, lk, d, scale } = a;
   const [P, dS] = [new Float64Array(lk), new Float64Array(lk)];
   const acc = new Float64Array(d);
   const [gk, gv] = [new Float64Array(lk * d), new Float64Array(lk * d)];
-  for (let s = 0; s < sets; s++) {
-    const [qs, ks] = [s * lq * d, s * lk * d]; // where set s starts in q, gOut, gq and in k, v, gk, gv
-    gk.fill(0);
-    gv.fill(0);
-    for (let i = 0; i < lq; i++) {
-      const qi = qs + i * d;
-      probabilities(P, q, qi, k, ks, d, d, scale); // as the forward computed them
-      let rowDot = 0; // rowsum(dP P)
-      for (let j = 0; j < lk; j++) {
-        let dot = 0;
-        for (let c = 0; c < d; c++) {
-          dot += gOut[qi + c] * v[ks + j * d + c];
-          gv[j * d + c] += P[j] * gOut[qi + c];
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      // where position j of this set starts in k, v, gk and gv
+      const kvAt = (j: number) => (b * lk + j) * a.kvStride + h * d;
+      gk.fill(0);
+      gv.fill(0);
+      for (let i = 0; i < lq; i++) {
+        const [qi, gi] = [(b * lq + i) * a.qStride + h * d, (b * lq + i) * a.outStride + h * d];
+        probabilities(P, q, qi, k, kvAt(0), a.kvStride, d, scale); // as the forward computed them
+        let rowDot = 0; // rowsum(dP P)
+        for (let j = 0; j < lk; j++) {
+          const vj = kvAt(j);
+          let dot = 0;
+          for (let c = 0; c < d; c++) {
+            dot += gOut[gi + c] * v[vj + c];
+            gv[j * d + c] += P[j] * gOut[gi + c];
+          }
+          dS[j] = dot;
+          rowDot += P[j] * dot;
         }
-        dS[j] = dot;
-        rowDot += P[j] * dot;
+        acc.fill(0);
+        for (let j = 0; j < lk; j++) {
+          const g = scale * P[j] * (dS[j] - rowDot); // scale dS_j
+          const kj = kvAt(j);
+          for (let c = 0; c < d; c++) {
+            acc[c] += g * k[kj + c];
+            gk[j * d + c] += g * q[qi + c];
+          }
+        }
+        for (let c = 0; c < d; c++) gq[qi + c] = acc[c];
       }
-      acc.fill(0);
       for (let j = 0; j < lk; j++) {
-        const g = scale * P[j] * (dS[j] - rowDot); // scale dS_j
         for (let c = 0; c < d; c++) {
-          acc[c] += g * k[ks + j * d + c];
-          gk[j * d + c] += g * q[qi + c];
+          a.gk[kvAt(j) + c] = gk[j * d + c];
+          a.gv[kvAt(j) + c] = gv[j * d + c];
         }
       }
-      for (let c = 0; c < d; c++) gq[qi + c] = acc[c];
     }
-    a.gk.set(gk, ks);
-    a.gv.set(gv, ks);
   }
 }
 

@@ -65,25 +65,20 @@ export class MultiheadAttention extends Module {
         `MultiheadAttention: query ${formatShape(query.shape)}, key ${formatShape(key.shape)} and value ${formatShape(value.shape)} disagree on batch or length`,
       );
     }
-    let q: Tensor, k: Tensor, v: Tensor;
     if (query === key && key === value) {
-      // self-attention: one product with the packed weight, then split into q, k, v
+      // self-attention: one product with the packed weight; the kernels read each head of q, k and v
+      // in place and write them side by side, and their gradients the same way
       const qkv = linear(q0, this.in_proj_weight, this.in_proj_bias);
-      if (!qkv.requiresGrad) {
-        // without autograd (sampling) the kernel reads each head in place and writes them side by side
-        const out = this.out_proj.forward(packedSelfAttention(qkv, this.numHeads));
-        return this.batchFirst ? out : transpose(out, 0, 1);
-      }
-      [q, k, v] = [0, 1, 2].map((i) => slice(qkv, -1, i * E, (i + 1) * E));
-    } else {
-      const project = (x: Tensor, i: number) =>
-        linear(
-          x,
-          slice(this.in_proj_weight, 0, i * E, (i + 1) * E),
-          slice(this.in_proj_bias, 0, i * E, (i + 1) * E),
-        );
-      [q, k, v] = [project(q0, 0), project(k0, 1), project(v0, 2)];
+      const out = this.out_proj.forward(packedSelfAttention(qkv, this.numHeads));
+      return this.batchFirst ? out : transpose(out, 0, 1);
     }
+    const project = (x: Tensor, i: number) =>
+      linear(
+        x,
+        slice(this.in_proj_weight, 0, i * E, (i + 1) * E),
+        slice(this.in_proj_bias, 0, i * E, (i + 1) * E),
+      );
+    const [q, k, v] = [project(q0, 0), project(k0, 1), project(v0, 2)];
     // [B, L, E] -> [B, H, L, d]: each head attends on its own slice of the features
     const heads = (t: Tensor) =>
       permute(reshape(t, [t.shape[0], t.shape[1], this.numHeads, this.headDim]), [0, 2, 1, 3]);

@@ -25,7 +25,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
   });
   return opResult('attention', out, q.shape, [q, k, v], (g) => {
     const [gq, gk, gv] = [q.size, k.size, v.size].map((n) => allocateOutput(dtype, n)); // written whole
-    kernel('attentionBackward', f64)({ q: Q, k: K, v: V, gOut: g, gq, gk, gv, sets, lq, lk, d, scale });
+    kernel(
+      'attentionBackward',
+      f64,
+    )({
+      ...{ q: Q, k: K, v: V, gOut: g, gq, gk, gv, batch: sets, heads: 1, lq, lk, d },
+      ...{ qStride: d, kvStride: d, outStride: d, scale },
+    });
     if (q.requiresGrad) q.accumulateGrad(gq, true);
     if (k.requiresGrad) k.accumulateGrad(gk, true);
     if (v.requiresGrad) v.accumulateGrad(gv, true);
@@ -33,11 +39,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor): Tensor {
 }
 
 /**
- * Self-attention of `heads` heads without gradients, read in place from a packed projection qkv
- * [B, L, 3E] (q, k and v side by side, each head's d = E / heads features contiguous within them) and
- * written as [B, L, E] with the heads side by side: what MultiheadAttention computes between its two
- * projections, without splitting q, k, v or permuting to [B, H, L, d] and back. For sampling; a tracked
- * qkv is refused (MultiheadAttention composes the permutes and `attention` then).
+ * Self-attention of `heads` heads read in place from a packed projection qkv [B, L, 3E] (q, k and v
+ * side by side, each head's d = E / heads features contiguous within them) and written as [B, L, E]
+ * with the heads side by side: what MultiheadAttention computes between its two projections, without
+ * splitting q, k, v or permuting to [B, H, L, d] and back. Its gradient is written the same way, as
+ * one [B, L, 3E] tensor.
  */
 export function packedSelfAttention(qkv: Tensor, heads: number): Tensor {
   const [B, L, E3] = qkv.shape;
@@ -45,28 +51,24 @@ export function packedSelfAttention(qkv: Tensor, heads: number): Tensor {
   if (qkv.ndim !== 3 || !Number.isInteger(E) || E % heads !== 0) {
     throw new Error(`packedSelfAttention: qkv ${formatShape(qkv.shape)} is not [B, L, 3E] with E divisible by ${heads} heads`); // prettier-ignore
   }
-  if (qkv.requiresGrad) throw new Error('packedSelfAttention: runs without gradients only');
   const d = E / heads;
+  const f64 = qkv.dtype === 'float64';
   const data = qkv.data;
+  const layout = { batch: B, heads, lq: L, lk: L, d, qStride: 3 * E, kvStride: 3 * E, outStride: E };
+  const scale = 1 / Math.sqrt(d);
   const out = allocateOutput(qkv.dtype, B * L * E);
-  kernel(
-    'attentionForward',
-    qkv.dtype === 'float64',
-  )({
-    ...{ q: data, k: data.subarray(E), v: data.subarray(2 * E), out },
-    ...{
-      batch: B,
-      heads,
-      lq: L,
-      lk: L,
-      d,
-      qStride: 3 * E,
-      kvStride: 3 * E,
-      outStride: E,
-      scale: 1 / Math.sqrt(d),
-    },
+  kernel('attentionForward', f64)({ q: data, k: data.subarray(E), v: data.subarray(2 * E), out, ...layout, scale }); // prettier-ignore
+  return opResult('attention', out, [B, L, E], [qkv], (g) => {
+    const gqkv = allocateOutput(qkv.dtype, qkv.size); // written whole: q, k and v each write their third
+    kernel(
+      'attentionBackward',
+      f64,
+    )({
+      ...{ q: data, k: data.subarray(E), v: data.subarray(2 * E), gOut: g },
+      ...{ gq: gqkv, gk: gqkv.subarray(E), gv: gqkv.subarray(2 * E), ...layout, scale },
+    });
+    qkv.accumulateGrad(gqkv, true);
   });
-  return new Tensor(out, [B, L, E], { op: 'attention' });
 }
 
 function geometry(q: Tensor, k: Tensor, v: Tensor) {

@@ -295,25 +295,61 @@ for (const backend of listBackends()) {
     const rng = new Rng(14);
     // [sets, lq, lk, d]: size 1; lengths and depths off the 4- and 8-wide panels; cross-attention; one
     // set; 300 and 784 queries, which go in several blocks (the last one short); no keys; no queries
-    for (const [sets, lq, lk, d] of [
-      [1, 1, 1, 1],
-      [2, 5, 7, 3],
-      [3, 13, 200, 20],
-      [1, 300, 196, 16],
-      [8, 49, 49, 16],
-      [2, 784, 784, 8],
-      [2, 3, 0, 4],
-      [2, 0, 3, 4],
+    const contiguous = (sets: number, lq: number, lk: number, d: number) => ({
+      ...{ batch: sets, heads: 1, lq, lk, d, qStride: d, kvStride: d, outStride: d },
+      ...{ q: lq * d, k: lk * d, gOut: lq * d, at: [0, 0, 0] },
+    });
+    // and heads read in place from a packed [B, L, 3 H d] projection, gradients written the same way
+    const packed = (batch: number, heads: number, l: number, d: number) => ({
+      ...{
+        batch,
+        heads,
+        lq: l,
+        lk: l,
+        d,
+        qStride: 3 * heads * d,
+        kvStride: 3 * heads * d,
+        outStride: heads * d,
+      },
+      ...{
+        q: 3 * l * heads * d,
+        k: 3 * l * heads * d,
+        gOut: l * heads * d,
+        at: [0, heads * d, 2 * heads * d],
+      },
+    });
+    for (const c of [
+      contiguous(1, 1, 1, 1),
+      contiguous(2, 5, 7, 3),
+      contiguous(3, 13, 200, 20),
+      contiguous(1, 300, 196, 16),
+      contiguous(8, 49, 49, 16),
+      contiguous(2, 784, 784, 8),
+      contiguous(2, 3, 0, 4),
+      contiguous(2, 0, 3, 4),
+      packed(3, 4, 49, 16),
+      packed(2, 2, 13, 5),
     ]) {
-      const [q, k, v, gOut] = [lq, lk, lk, lq].map((l) => rng.randn([sets * l * d], { std: 2 }).data as Float32Array); // prettier-ignore
+      const sets = c.batch * c.heads;
+      const { lq, lk, d } = c;
+      const [q, k, v] = [c.q, c.k, c.k].map((n) => rng.randn([c.batch * n], { std: 2 }).data as Float32Array);
+      const gOut = rng.randn([c.batch * c.gOut], { std: 2 }).data as Float32Array;
+      const packedQkv = c.at[1] > 0;
+      const [qs, ks, vs] = packedQkv ? [q, q.subarray(c.at[1]), q.subarray(c.at[2])] : [q, k, v];
       // each output starts as junk (NaN), so an entry a kernel leaves unwritten fails
-      const outs = () => [lq, lk, lk].map((l) => new Float32Array(sets * l * d).fill(NaN));
+      const outs = () => {
+        if (!packedQkv) return [lq, lk, lk].map((l) => new Float32Array(sets * l * d).fill(NaN));
+        const g = new Float32Array(q.length).fill(NaN);
+        return [g, g.subarray(c.at[1]), g.subarray(c.at[2])];
+      };
       const [mine, theirs] = [outs(), outs()];
       const scale = 1 / Math.sqrt(d);
-      own({ q, k, v, gOut, gq: mine[0], gk: mine[1], gv: mine[2], sets, lq, lk, d, scale });
-      ref({ q, k, v, gOut, gq: theirs[0], gk: theirs[1], gv: theirs[2], sets, lq, lk, d, scale });
-      ['gq', 'gk', 'gv'].forEach((what, i) =>
-        close(mine[i], theirs[i], 4 * (1 + Math.sqrt(Math.max(lq, lk))), `${what} ${sets}x${lq}x${lk}x${d}`),
+      const args = { ...c, q: qs, k: ks, v: vs, gOut, scale };
+      own({ ...args, gq: mine[0], gk: mine[1], gv: mine[2] });
+      ref({ ...args, gq: theirs[0], gk: theirs[1], gv: theirs[2] });
+      const what = `${c.batch}x${c.heads}x${lq}x${lk}x${d}${packedQkv ? ' packed' : ''}`;
+      ['gq', 'gk', 'gv'].forEach((name, i) =>
+        close(mine[i], theirs[i], 4 * (1 + Math.sqrt(Math.max(lq, lk))), `${name} ${what}`),
       );
     }
   });

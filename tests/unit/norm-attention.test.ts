@@ -221,6 +221,41 @@ test('attention equals the composed formula in float32 on every backend, values 
   }
 });
 
+test('MultiheadAttention: self-attention read in place from the packed projection equals separate q, k, v projections, values and gradients, in float32 on ts and wasm', async () => {
+  const before = getBackend();
+  try {
+    for (const backend of ['ts', 'wasm']) {
+      await useBackend(backend);
+      const m = new T.MultiheadAttention(16, 4, new Rng(5), { batchFirst: true });
+      const g = new Rng(6);
+      const [x, w] = [g.randn([3, 10, 16]), g.randn([3, 10, 16])];
+      // self: one tensor (the packed path); then three tensors with its values (the projection path)
+      const run = (copies: number) => {
+        m.zeroGrad();
+        const xs = Array.from({ length: copies }, () => new Tensor(x.data.slice(), x.shape, { requiresGrad: true })); // prettier-ignore
+        const out = copies === 1 ? m.forward(xs[0]) : m.forward(xs[0], xs[1], xs[2]);
+        T.sum(T.mul(out, w)).backward();
+        const dx = new Float64Array(x.size);
+        for (const t of xs) (t.grad as Tensor).data.forEach((v, i) => (dx[i] += v));
+        return [out.data.slice(), dx, ...m.parameters().map((p) => (p.grad as Tensor).data.slice())];
+      };
+      const [packed, separate] = [run(1), run(3)];
+      const names = ['out', 'dx', ...[...m.stateDict().keys()].map((k) => `d ${k}`)];
+      names.forEach((what, i) => {
+        const scale = Math.max(1, ...Array.from(separate[i], Math.abs));
+        close(
+          new Tensor(Float32Array.from(packed[i]), [packed[i].length]),
+          separate[i],
+          2e-6 * scale,
+          `${backend}: ${what}`,
+        );
+      });
+    }
+  } finally {
+    setBackend(before);
+  }
+});
+
 test('MultiheadAttention without batchFirst takes [L, B, E], like PyTorch by default', () => {
   const m = new T.MultiheadAttention(4, 2, new Rng(3)).toDtype('float64');
   const x = r([2, 5, 4]); // [B, L, E]

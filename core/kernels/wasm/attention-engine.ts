@@ -85,7 +85,7 @@ export class AttentionEngine extends RowEngine {
   }
 
   /**
-   * The gradients of contiguous sets (AttentionBackwardArgs), each thread taking whole sets. The inputs
+   * The gradients (AttentionBackwardArgs), each thread taking whole (batch x head) sets. The inputs
    * are copied in as rows of dPad floats (q scaled: Qs = scale q), and everything else happens in the
    * module. Per set, the panels: Qs and gOut as A (depth d), k^T and v^T as B (depth d), k as B (depth
    * lk). Per block of query rows, in the thread's scratch space:
@@ -96,10 +96,17 @@ export class AttentionEngine extends RowEngine {
    *   gk (+)= dS^T Qs_b                  dS^T as A panels, Qs_b as B panels
    */
   attentionBackward(args: AttentionBackwardArgs): void {
-    const { q, k, v, gOut, gq, gk, gv, sets, lq, lk, d, scale } = args;
+    const { q, k, v, gOut, gq, gk, gv, batch, heads, lq, lk, d, scale } = args;
+    const sets = batch * heads; // item-major: set s is head s % heads of item s / heads
     if (sets === 0 || d === 0 || lq === 0 || lk === 0) {
       // no queries or no keys: every gradient is the empty sum
-      [gq, gk, gv].forEach((g) => g.fill(0));
+      for (const [g, l, stride] of [
+        [gq, lq, args.qStride],
+        [gk, lk, args.kvStride],
+        [gv, lk, args.kvStride],
+      ] as const) {
+        for (let s = 0; s < sets; s++) fillRows(g, at(s, heads, l, stride, d), stride, l, d);
+      }
       return;
     }
     const [lqPad, lkPad, dPad] = [roundUp(lq, MR), roundUp(lk, NR), roundUp(d, NR)];
@@ -122,9 +129,12 @@ export class AttentionEngine extends RowEngine {
     this.commit();
     const f32 = this.f32;
     if (d !== dPad || lq !== lqPad || lk !== lkPad) f32.fill(0, Q, DQ); // the inputs' padding
-    const inputs = [[q, Q, lq, lqPad, scale], [gOut, G, lq, lqPad, 1], [k, K, lk, lkPad, 1], [v, V, lk, lkPad, 1]] as const; // prettier-ignore
-    for (const [src, at, l, lPad, x] of inputs) {
-      for (let b = 0; b < sets; b++) copyRows(src, b * l * d, d, f32, at + b * lPad * dPad, dPad, l, d, x);
+    const { qStride, kvStride, outStride } = args;
+    const inputs = [[q, Q, lq, lqPad, qStride, scale], [gOut, G, lq, lqPad, outStride, 1], [k, K, lk, lkPad, kvStride, 1], [v, V, lk, lkPad, kvStride, 1]] as const; // prettier-ignore
+    for (const [src, to, l, lPad, stride, x] of inputs) {
+      for (let s = 0; s < sets; s++) {
+        copyRows(src, at(s, heads, l, stride, d), stride, f32, to + s * lPad * dPad, dPad, l, d, x);
+      }
     }
 
     for (const { b0, b1, list, panels, scratch } of parts) {
@@ -162,11 +172,23 @@ export class AttentionEngine extends RowEngine {
     }
     this.runPhase(parts.map((p) => p.list));
 
-    const outputs = [[DQ, gq, lq, lqPad, scale], [DK, gk, lk, lkPad, 1], [DV, gv, lk, lkPad, 1]] as const; // prettier-ignore
-    for (const [at, g, l, lPad, x] of outputs) {
-      for (let b = 0; b < sets; b++) copyRows(f32, at + b * lPad * dPad, dPad, g, b * l * d, d, l, d, x);
+    const outputs = [[DQ, gq, lq, lqPad, qStride, scale], [DK, gk, lk, lkPad, kvStride, 1], [DV, gv, lk, lkPad, kvStride, 1]] as const; // prettier-ignore
+    for (const [from, g, l, lPad, stride, x] of outputs) {
+      for (let s = 0; s < sets; s++) {
+        copyRows(f32, from + s * lPad * dPad, dPad, g, at(s, heads, l, stride, d), stride, l, d, x);
+      }
     }
   }
+}
+
+/** Where set s (head s % heads of item s / heads) starts in a [batch, l, ...] layout of row stride `stride`. */
+function at(s: number, heads: number, l: number, stride: number, d: number): number {
+  return Math.floor(s / heads) * l * stride + (s % heads) * d;
+}
+
+/** Zeros `rows` rows of d floats, row r at from + r stride. */
+function fillRows(dst: Storage, from: number, stride: number, rows: number, d: number): void {
+  for (let r = 0; r < rows; r++, from += stride) dst.fill(0, from, from + d);
 }
 
 /** Copies `rows` rows of d floats, times x, from src (row r at from + r srcStride) to dst (to + r dstStride). */
