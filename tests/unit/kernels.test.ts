@@ -71,20 +71,14 @@ for (const backend of listBackends()) {
   });
 }
 
+/** A 3x3 convolution at stride 1 that keeps the image size (padding 1). */
+const same3x3 = ([batch, channels, height, width, cout]: number[]) => ({
+  ...{ batch, channels, height, width, cout },
+  ...{ kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+});
+
 const geometries = [
-  {
-    batch: 2,
-    channels: 3,
-    height: 7,
-    width: 9,
-    kh: 3,
-    kw: 3,
-    strideH: 1,
-    strideW: 1,
-    padH: 1,
-    padW: 1,
-    cout: 5,
-  },
+  same3x3([2, 3, 7, 9, 5]),
   {
     batch: 3,
     channels: 4,
@@ -124,19 +118,7 @@ const geometries = [
     padW: 0,
     cout: 9,
   },
-  {
-    batch: 2,
-    channels: 17,
-    height: 14,
-    width: 14,
-    kh: 3,
-    kw: 3,
-    strideH: 1,
-    strideW: 1,
-    padH: 1,
-    padW: 1,
-    cout: 33,
-  },
+  same3x3([2, 17, 14, 14, 33]),
   // Winograd F(2x2, 3x3) on wasm (3x3, stride 1, padding 1, 8 channels or more each side): odd
   // height and width (the last tile row and column half outside), one pixel, and enough work
   // for two threads
@@ -145,19 +127,7 @@ const geometries = [
     [2, 9, 1, 1, 12],
     [2, 8, 2, 5, 10],
     [8, 16, 28, 27, 16],
-  ].map(([batch, channels, height, width, cout]) => ({
-    batch,
-    channels,
-    height,
-    width,
-    kh: 3,
-    kw: 3,
-    strideH: 1,
-    strideW: 1,
-    padH: 1,
-    padW: 1,
-    cout,
-  })),
+  ].map(same3x3),
 ].map((g) => ({
   ...g,
   outH: Math.floor((g.height + 2 * g.padH - g.kh) / g.strideH) + 1,

@@ -116,6 +116,35 @@ function planeCopier(f: FunctionBuilder, l: Record<keyof typeof WINO, number>, s
 }
 
 /**
+ * Emits the loop nest both image-reading transforms share: channels c0..c1-1, images, tile rows and
+ * groups of four tiles; each plane is copied into scratch first (see planeCopier, `lead` rows and
+ * columns of zeros before it), and `body` runs per group with `dst` = its column in the matrices and
+ * `at` = its top-left float in the plane.
+ */
+function imageGroups(
+  f: FunctionBuilder,
+  l: Record<keyof typeof WINO, number>,
+  range: [number, number],
+  plane: ReturnType<typeof planeCopier>,
+  lead: number,
+  body: (dst: number, at: number) => void,
+): void {
+  const [c, b, ty, tx, dst, at] = Array.from({ length: 6 }, () => f.locals(1, I32));
+  forRange(f, c, op.get(range[0]), range[1], 1, () => {
+    forRange(f, b, op.i32(0), l.batch, 1, () => {
+      plane.copy(c, b, lead);
+      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
+        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
+          tileAddress(f, l, c, b, ty, tx, dst);
+          plane.group(ty, tx, at);
+          body(dst, at);
+        });
+      });
+    });
+  });
+}
+
+/**
  * winogradInput(geo, c0, c1, scratch): V_e[c, t] = (B^T d B)[e] for channels c0..c1-1 and every tile t
  * (t = (b tilesH + ty) tilesW + tx). Each image plane is first copied into `scratch` (bytes) with a
  * border of zeros: one row and column of padding before, enough after for the widest read.
@@ -124,60 +153,50 @@ export function winogradInputFunction(): FunctionBuilder {
   const f = new FunctionBuilder(4);
   const [geo, c0, c1, scratch] = [0, 1, 2, 3];
   const l = loadFields(f, geo);
-  const [c, b, ty, tx, dst, at] = Array.from({ length: 6 }, () => f.locals(1, I32));
   const raw = f.locals(12, V128); // patch rows i = 0..3, three vectors of each (columns 0-3, 4-7, 8-11)
   const rows = f.locals(12, V128); // the same after B^T on the left
   const [E, O, X, Y, c2, c3] = Array.from({ length: 6 }, () => f.locals(1, V128));
   const plane = planeCopier(f, l, scratch);
-  forRange(f, c, op.get(c0), c1, 1, () => {
-    forRange(f, b, op.i32(0), l.batch, 1, () => {
-      plane.copy(c, b, 1);
-      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
-        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
-          tileAddress(f, l, c, b, ty, tx, dst);
-          plane.group(ty, tx, at);
-          for (let i = 0; i < 4; i++) {
-            for (let k = 0; k < 3; k++) {
-              f.emit(op.get(at), op.get(plane.rowBytes), op.i32(i), op.mul, op.add, op.v128Load(16 * k));
-              f.emit(op.set(raw + 3 * i + k));
-            }
-          }
-          // B^T d: row 0 = d0 - d2, row 1 = d1 + d2, row 2 = d2 - d1, row 3 = d1 - d3
-          const rowCombos: [number, number, number[]][] = [
-            [0, 2, op.f32x4Sub],
-            [1, 2, op.f32x4Add],
-            [2, 1, op.f32x4Sub],
-            [1, 3, op.f32x4Sub],
-          ];
-          rowCombos.forEach(([p, q, combine], i) => {
-            for (let k = 0; k < 3; k++) {
-              f.emit(op.get(raw + 3 * p + k), op.get(raw + 3 * q + k), combine, op.set(rows + 3 * i + k));
-            }
-          });
-          for (let i = 0; i < 4; i++) {
-            const [r0, r1, r2] = [rows + 3 * i, rows + 3 * i + 1, rows + 3 * i + 2];
-            // the four columns j of each lane's patch: lane l of column j is patch column 2 l + j
-            f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(E));
-            f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(O));
-            f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([0, 2, 4, 6]), op.set(X));
-            f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([1, 3, 5, 7]), op.set(Y));
-            f.emit(op.get(E), op.get(X), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c2));
-            f.emit(op.get(O), op.get(Y), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c3));
-            // (B^T d) B: the same combinations of the columns; element e = 4 i + j goes to V_e
-            const colCombos: [number, number, number[]][] = [
-              [E, c2, op.f32x4Sub],
-              [O, c2, op.f32x4Add],
-              [c2, O, op.f32x4Sub],
-              [O, c3, op.f32x4Sub],
-            ];
-            colCombos.forEach(([p, q, combine], j) => {
-              f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add);
-              f.emit(op.get(p), op.get(q), combine, op.v128Store(0));
-            });
-          }
-        });
-      });
+  imageGroups(f, l, [c0, c1], plane, 1, (dst, at) => {
+    for (let i = 0; i < 4; i++) {
+      for (let k = 0; k < 3; k++) {
+        f.emit(op.get(at), op.get(plane.rowBytes), op.i32(i), op.mul, op.add, op.v128Load(16 * k));
+        f.emit(op.set(raw + 3 * i + k));
+      }
+    }
+    // B^T d: row 0 = d0 - d2, row 1 = d1 + d2, row 2 = d2 - d1, row 3 = d1 - d3
+    const rowCombos: [number, number, number[]][] = [
+      [0, 2, op.f32x4Sub],
+      [1, 2, op.f32x4Add],
+      [2, 1, op.f32x4Sub],
+      [1, 3, op.f32x4Sub],
+    ];
+    rowCombos.forEach(([p, q, combine], i) => {
+      for (let k = 0; k < 3; k++) {
+        f.emit(op.get(raw + 3 * p + k), op.get(raw + 3 * q + k), combine, op.set(rows + 3 * i + k));
+      }
     });
+    for (let i = 0; i < 4; i++) {
+      const [r0, r1, r2] = [rows + 3 * i, rows + 3 * i + 1, rows + 3 * i + 2];
+      // the four columns j of each lane's patch: lane l of column j is patch column 2 l + j
+      f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(E));
+      f.emit(op.get(r0), op.get(r1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(O));
+      f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([0, 2, 4, 6]), op.set(X));
+      f.emit(op.get(r1), op.get(r2), op.f32x4Shuffle([1, 3, 5, 7]), op.set(Y));
+      f.emit(op.get(E), op.get(X), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c2));
+      f.emit(op.get(O), op.get(Y), op.f32x4Shuffle([1, 2, 3, 6]), op.set(c3));
+      // (B^T d) B: the same combinations of the columns; element e = 4 i + j goes to V_e
+      const colCombos: [number, number, number[]][] = [
+        [E, c2, op.f32x4Sub],
+        [O, c2, op.f32x4Add],
+        [c2, O, op.f32x4Sub],
+        [O, c3, op.f32x4Sub],
+      ];
+      colCombos.forEach(([p, q, combine], j) => {
+        f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add);
+        f.emit(op.get(p), op.get(q), combine, op.v128Store(0));
+      });
+    }
   });
   return f;
 }
@@ -293,58 +312,40 @@ export function winogradGradientFunction(): FunctionBuilder {
   const f = new FunctionBuilder(4);
   const [geo, c0, c1, scratch] = [0, 1, 2, 3];
   const l = loadFields(f, geo);
-  const [c, b, ty, tx, dst, at] = Array.from({ length: 6 }, () => f.locals(1, I32));
   const [L0, L1, zero] = Array.from({ length: 3 }, () => f.locals(1, V128));
   const y = f.locals(4, V128); // y[r][j] for rows r and columns j of each lane's tile: y + 2 r + j
   const z = f.locals(8, V128); // A y: rows 0..3, columns 0..1: z + 2 i + j
   const plane = planeCopier(f, l, scratch);
   f.emit(op.v128Zero, op.set(zero));
-  forRange(f, c, op.get(c0), c1, 1, () => {
-    forRange(f, b, op.i32(0), l.batch, 1, () => {
-      plane.copy(c, b, 0);
-      forRange(f, ty, op.i32(0), l.tilesH, 1, () => {
-        forRange(f, tx, op.i32(0), l.tilesW, 4, () => {
-          tileAddress(f, l, c, b, ty, tx, dst);
-          plane.group(ty, tx, at);
-          for (let r = 0; r < 2; r++) {
-            f.emit(op.get(at), op.get(plane.rowBytes), op.i32(r), op.mul, op.add, op.v128Load(0), op.set(L0));
-            f.emit(
-              op.get(at),
-              op.get(plane.rowBytes),
-              op.i32(r),
-              op.mul,
-              op.add,
-              op.v128Load(16),
-              op.set(L1),
-            );
-            f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(y + 2 * r));
-            f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(y + 2 * r + 1));
-          }
-          // A y, A = [1 0; 1 1; 1 -1; 0 -1]: rows y0, y0 + y1, y0 - y1, -y1
-          for (let j = 0; j < 2; j++) {
-            const [y0, y1] = [y + j, y + 2 + j];
-            f.emit(op.get(y0), op.set(z + j));
-            f.emit(op.get(y0), op.get(y1), op.f32x4Add, op.set(z + 2 + j));
-            f.emit(op.get(y0), op.get(y1), op.f32x4Sub, op.set(z + 4 + j));
-            f.emit(op.get(zero), op.get(y1), op.f32x4Sub, op.set(z + 6 + j));
-          }
-          // (A y) A^T: the same on each row's two columns; element e = 4 i + j goes to Z_e
-          for (let i = 0; i < 4; i++) {
-            const [u0, u1] = [z + 2 * i, z + 2 * i + 1];
-            const cols: number[][][] = [
-              [op.get(u0)],
-              [op.get(u0), op.get(u1), op.f32x4Add],
-              [op.get(u0), op.get(u1), op.f32x4Sub],
-              [op.get(zero), op.get(u1), op.f32x4Sub],
-            ];
-            cols.forEach((value, j) => {
-              f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add, ...value);
-              f.emit(op.v128Store(0));
-            });
-          }
-        });
+  imageGroups(f, l, [c0, c1], plane, 0, (dst, at) => {
+    for (let r = 0; r < 2; r++) {
+      f.emit(op.get(at), op.get(plane.rowBytes), op.i32(r), op.mul, op.add, op.v128Load(0), op.set(L0));
+      f.emit(op.get(at), op.get(plane.rowBytes), op.i32(r), op.mul, op.add, op.v128Load(16), op.set(L1));
+      f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([0, 2, 4, 6]), op.set(y + 2 * r));
+      f.emit(op.get(L0), op.get(L1), op.f32x4Shuffle([1, 3, 5, 7]), op.set(y + 2 * r + 1));
+    }
+    // A y, A = [1 0; 1 1; 1 -1; 0 -1]: rows y0, y0 + y1, y0 - y1, -y1
+    for (let j = 0; j < 2; j++) {
+      const [y0, y1] = [y + j, y + 2 + j];
+      f.emit(op.get(y0), op.set(z + j));
+      f.emit(op.get(y0), op.get(y1), op.f32x4Add, op.set(z + 2 + j));
+      f.emit(op.get(y0), op.get(y1), op.f32x4Sub, op.set(z + 4 + j));
+      f.emit(op.get(zero), op.get(y1), op.f32x4Sub, op.set(z + 6 + j));
+    }
+    // (A y) A^T: the same on each row's two columns; element e = 4 i + j goes to Z_e
+    for (let i = 0; i < 4; i++) {
+      const [u0, u1] = [z + 2 * i, z + 2 * i + 1];
+      const cols: number[][][] = [
+        [op.get(u0)],
+        [op.get(u0), op.get(u1), op.f32x4Add],
+        [op.get(u0), op.get(u1), op.f32x4Sub],
+        [op.get(zero), op.get(u1), op.f32x4Sub],
+      ];
+      cols.forEach((value, j) => {
+        f.emit(op.get(dst), op.get(l.matStride), op.i32(4 * i + j), op.mul, op.add, ...value);
+        f.emit(op.v128Store(0));
       });
-    });
+    }
   });
   return f;
 }
