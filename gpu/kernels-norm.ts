@@ -9,6 +9,7 @@ import type {
   SoftmaxBackwardArgs,
 } from '../core/kernels/registry.ts';
 import { after, all, divmod, f32, type Launcher, type MaybePromise } from './launch.ts';
+import { groupNormSiluGradient } from '../core/kernels/ts-norm.ts';
 
 // --- GroupNorm (Wu & He 2018) -------------------------------------------------------------------------
 // Constants: batch, channels, spatial, groups, perGroup = channels / groups, count = perGroup spatial.
@@ -155,6 +156,8 @@ export function groupNormForwardGpu(k: Launcher, args: GroupNormForwardArgs): Ma
         meanOut.set(mean);
         rstdOut.set(rstd);
         out.set(y);
+        // the SiLU of a fused norm-then-SiLU, here on the CPU (this backend has no SiLU kernel)
+        if (args.silu) for (let i = 0; i < size; i++) out[i] = out[i] / (1 + Math.exp(-out[i]));
       }),
     ),
   );
@@ -166,7 +169,8 @@ export function groupNormBackwardGpu(k: Launcher, args: GroupNormBackwardArgs): 
   const { batch, channels, groups } = dims;
   const size = batch * channels * dims.spatial;
   const x = f32(op, 'x', args.x, size);
-  const gy = f32(op, 'gy', args.gy, size);
+  // after a fused SiLU, the gradient at the norm's output, computed on the CPU (as in the forward)
+  const gy = f32(op, 'gy', args.silu ? groupNormSiluGradient(args) : args.gy, size);
   const mean = f32(op, 'mean', args.mean, batch * groups);
   const rstd = f32(op, 'rstd', args.rstd, batch * groups);
   const weight = perChannel(op, 'weight', args.weight, channels, 1);

@@ -101,6 +101,8 @@ export interface GroupNormArgs {
 export interface GroupNormForwardArgs extends GroupNormArgs {
   bias: Storage | null;
   eps: number;
+  /** out = silu(GroupNorm(x)) instead of GroupNorm(x): the two first steps of a ResNet layer's halves. */
+  silu?: boolean;
   out: Storage;
   /** Written: mean and 1/sqrt(var + eps) of each (sample, group), [batch * groups], for the backward. */
   mean: Storage;
@@ -110,6 +112,9 @@ export interface GroupNormForwardArgs extends GroupNormArgs {
 export interface GroupNormBackwardArgs extends GroupNormArgs {
   mean: Storage;
   rstd: Storage;
+  /** The forward pass's silu: gy is then d(loss)/d(silu(y)), and y = GroupNorm(x) is recomputed with bias. */
+  silu?: boolean;
+  bias?: Storage | null;
   /** d(loss)/d(out), and the gradients to write (null when not needed). */
   gy: Storage;
   gx: Storage | null;

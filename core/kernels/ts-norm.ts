@@ -1,6 +1,7 @@
 // Reference GroupNorm and softmax kernels in plain TypeScript. Each is one fused loop with a
 // hand-derived backward, so a normalisation costs a few passes over memory instead of a dozen small
 // ops. Sums are accumulated in float64 (JavaScript numbers) whatever the storage type.
+import type { Storage } from '../tensor.ts';
 import {
   registerBackend,
   type GroupNormBackwardArgs,
@@ -14,7 +15,7 @@ import {
  * var over the group's channels and positions, xhat = (x - mu) / sqrt(var + eps), out = xhat w_c + b_c.
  */
 export function groupNormForwardTs(args: GroupNormForwardArgs): void {
-  const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps } = args;
+  const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps, silu } = args;
   const perGroup = channels / groups;
   const count = perGroup * spatial;
   for (let b = 0; b < batch; b++) {
@@ -36,7 +37,13 @@ export function groupNormForwardTs(args: GroupNormForwardArgs): void {
         const scale = weight === null ? r : weight[c] * r;
         const shift = (bias === null ? 0 : bias[c]) - mu * scale;
         const o = start + cg * spatial;
-        for (let s = 0; s < spatial; s++) out[o + s] = x[o + s] * scale + shift;
+        if (!silu) for (let s = 0; s < spatial; s++) out[o + s] = x[o + s] * scale + shift;
+        else {
+          for (let s = 0; s < spatial; s++) {
+            const y = x[o + s] * scale + shift;
+            out[o + s] = y / (1 + Math.exp(-y));
+          }
+        }
       }
     }
   }
@@ -49,7 +56,8 @@ export function groupNormForwardTs(args: GroupNormForwardArgs): void {
  * Per channel only two sums of gy are needed (sum gy and sum gy x), since xhat = (x - mu) r.
  */
 export function groupNormBackwardTs(args: GroupNormBackwardArgs): void {
-  const { x, gy, gx, gWeight, gBias, weight, mean, rstd, batch, channels, spatial, groups } = args;
+  const { x, gx, gWeight, gBias, weight, mean, rstd, batch, channels, spatial, groups } = args;
+  const gy = args.silu ? groupNormSiluGradient(args) : args.gy;
   const perGroup = channels / groups;
   const count = perGroup * spatial;
   gWeight?.fill(0);
@@ -90,6 +98,30 @@ export function groupNormBackwardTs(args: GroupNormBackwardArgs): void {
       }
     }
   }
+}
+
+/**
+ * Where SiLU followed the norm, the gradient at the norm's output: gy silu'(y), with y = xhat w_c + b_c
+ * recomputed from the saved statistics and silu'(y) = s + y s (1 - s), s = sigmoid(y).
+ */
+export function groupNormSiluGradient(args: GroupNormBackwardArgs): Storage {
+  const { x, gy, weight, mean, rstd, batch, channels, spatial, groups } = args;
+  const bias = args.bias ?? null;
+  const perGroup = channels / groups;
+  const out = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+  for (let b = 0; b < batch; b++) {
+    for (let c = 0; c < channels; c++) {
+      const bg = b * groups + Math.floor(c / perGroup);
+      const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
+      const shift = (bias === null ? 0 : bias[c]) - mean[bg] * scale;
+      for (let i = (b * channels + c) * spatial, end = i + spatial; i < end; i++) {
+        const y = x[i] * scale + shift;
+        const s = 1 / (1 + Math.exp(-y));
+        out[i] = gy[i] * s * (1 + y * (1 - s));
+      }
+    }
+  }
+  return out;
 }
 
 /** softmax(x)_j = exp(x_j - max x) / sum_k exp(x_k - max x): subtracting the max avoids overflow. */

@@ -22,7 +22,8 @@ export class GroupNorm extends Module implements Layer {
     this.weight = affine ? parameter(full([numChannels], 1)) : null;
     this.bias = affine ? parameter(zeros([numChannels])) : null;
   }
-  forward(x: Tensor): Tensor {
-    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps);
+  /** With `silu`, silu(GroupNorm(x)) in one op: what GroupNorm then nn.SiLU compute. */
+  forward(x: Tensor, opts: { silu?: boolean } = {}): Tensor {
+    return groupNorm(x, this.numGroups, this.weight, this.bias, this.eps, opts);
   }
 }

@@ -17,7 +17,6 @@ import type { Rng } from '../random.ts';
 import { formatShape } from '../shape.ts';
 import { add } from '../ops/elementwise.ts';
 import { concat, reshape, transpose } from '../ops/shape.ts';
-import { silu } from '../ops/elementwise.ts';
 import { Module, ModuleList } from './module.ts';
 import { Linear, Sequential, SiLU } from './layers.ts';
 import { Conv2d, ConvTranspose2d } from './conv.ts';
@@ -34,14 +33,20 @@ import {
   type UNetConfig,
 } from './unet-config.ts';
 
-/** GroupNorm, SiLU, 3x3 conv: the two halves of a ResNet layer. */
-function normActConv(cin: number, cout: number, rng: Rng): Sequential {
-  return new Sequential(
-    new GroupNorm(NORM_GROUPS, cin),
-    new SiLU(),
-    new Conv2d(cin, cout, 3, rng, { padding: 1 }),
-  );
+/**
+ * GroupNorm, SiLU, 3x3 conv: the two halves of a ResNet layer. The norm and the SiLU run as one op
+ * (groupNorm's `silu`); the SiLU module stays in the list so the parameters keep PyTorch's indices.
+ */
+class NormActConv extends Sequential {
+  constructor(cin: number, cout: number, rng: Rng) {
+    super(new GroupNorm(NORM_GROUPS, cin), new SiLU(), new Conv2d(cin, cout, 3, rng, { padding: 1 }));
+  }
+  override forward(x: Tensor): Tensor {
+    const [norm, , conv] = this.items;
+    return conv.forward((norm as GroupNorm).forward(x, { silu: true }));
+  }
 }
+
 
 /** What a block is built from: channels in and out, time-embedding size, layers, heads, options. */
 export interface BlockSpec {
@@ -72,11 +77,11 @@ class Layers extends Module {
     super();
     const width = (k: number) => (k === 0 ? cin : cout);
     const times = <T>(n: number, make: (k: number) => T) => Array.from({ length: n }, (_, k) => make(k));
-    this.resnet_conv_first = new ModuleList(times(resnets, (k) => normActConv(width(k), cout, rng)));
+    this.resnet_conv_first = new ModuleList(times(resnets, (k) => new NormActConv(width(k), cout, rng)));
     this.t_emb_layers = new ModuleList(
       times(resnets, () => new Sequential(new SiLU(), new Linear(tDim, cout, rng))),
     );
-    this.resnet_conv_second = new ModuleList(times(resnets, () => normActConv(cout, cout, rng)));
+    this.resnet_conv_second = new ModuleList(times(resnets, () => new NormActConv(cout, cout, rng)));
     this.attention_norms = new ModuleList(times(attns, () => new GroupNorm(NORM_GROUPS, cout)));
     this.attentions = new ModuleList(
       times(attns, () => new MultiheadAttention(cout, heads, rng, { batchFirst: true })),
@@ -259,7 +264,7 @@ export class UNet extends Module {
     }
     for (const block of this.mids.items) h = block.forward(h, tEmb);
     for (const block of this.ups.items) h = block.forward(h, skips.pop() as Tensor, tEmb);
-    return this.conv_out.forward(silu(this.norm_out.forward(h)));
+    return this.conv_out.forward(this.norm_out.forward(h, { silu: true }));
   }
 
   private checkLabels(labels: ArrayLike<number> | undefined, batch: number): ArrayLike<number> {

@@ -6,15 +6,19 @@ import { formatShape } from '../shape.ts';
 import { kernel } from '../kernels/registry.ts';
 import '../kernels/ts-norm.ts';
 
-/** x [batch, channels, ...]; weight and bias [channels] or null. */
+/**
+ * x [batch, channels, ...]; weight and bias [channels] or null. With `silu`, returns silu(GroupNorm(x))
+ * in the same kernel call (the norm's output is never stored; its backward recomputes it).
+ */
 export function groupNorm(
   x: Tensor,
   groups: number,
   weight: Tensor | null,
   bias: Tensor | null,
   eps = 1e-5,
+  { silu = false }: { silu?: boolean } = {},
 ): Tensor {
-  const op = 'groupNorm';
+  const op = silu ? 'groupNormSilu' : 'groupNorm';
   if (x.ndim < 2) throw new Error(`${op}: input must be [batch, channels, ...], got ${formatShape(x.shape)}`);
   const [batch, channels] = x.shape;
   if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
@@ -41,17 +45,15 @@ export function groupNorm(
   const out = allocateOutput(dtype, x.size);
   const mean = allocate(dtype, batch * groups);
   const rstd = allocate(dtype, batch * groups);
-  kernel(
-    'groupNormForward',
-    f64,
-  )({ ...dims, x: X, weight: W, bias: bias ? dataAs(bias, dtype) : null, eps, out, mean, rstd });
+  const B = bias ? dataAs(bias, dtype) : null;
+  kernel('groupNormForward', f64)({ ...dims, x: X, weight: W, bias: B, eps, silu, out, mean, rstd });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return opResult(op, out, x.shape, inputs, (g) => {
     // the kernel writes all three whole
     const gx = x.requiresGrad ? allocateOutput(dtype, x.size) : null;
     const gWeight = weight?.requiresGrad ? allocateOutput(dtype, channels) : null;
     const gBias = bias?.requiresGrad ? allocateOutput(dtype, channels) : null;
-    kernel('groupNormBackward', f64)({ ...dims, x: X, weight: W, mean, rstd, gy: g, gx, gWeight, gBias });
+    kernel('groupNormBackward', f64)({ ...dims, x: X, weight: W, bias: B, silu, mean, rstd, gy: g, gx, gWeight, gBias }); // prettier-ignore
     if (gx) x.accumulateGrad(gx, true);
     if (gWeight) weight?.accumulateGrad(gWeight, true);
     if (gBias) bias?.accumulateGrad(gBias, true);

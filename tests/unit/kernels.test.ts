@@ -400,36 +400,38 @@ for (const backend of listBackends()) {
       [2, 32, 196, 8, 0, true],
       [1, 8, 5, 8, 3, true],
     ] as const) {
-      const n = batch * channels * spatial;
-      const x = rng.randn([n], { std: 2 }).data as Float32Array;
-      for (let i = 0; i < n; i++) x[i] += offset;
-      const gy = rng.randn([n]).data as Float32Array;
-      const weight = affine ? (rng.randn([channels]).data as Float32Array) : null;
-      const bias = affine ? (rng.randn([channels]).data as Float32Array) : null;
-      const dims = { batch, channels, spatial, groups, eps: 1e-5 };
-      const [outA, outB] = [new Float32Array(n), new Float32Array(n)];
-      const stats = () => [new Float32Array(batch * groups), new Float32Array(batch * groups)];
-      const [meanA, rstdA] = stats();
-      const [meanB, rstdB] = stats();
-      const what = `${batch}x${channels}x${spatial}/${groups}${offset ? ` + ${offset}` : ''}`;
-      // x is float32: an offset makes every x - mu lose float32 digits of |x| before any kernel runs
-      const big = 1 + offset;
-      own.groupNormForward?.({ ...dims, x, weight, bias, out: outA, mean: meanA, rstd: rstdA });
-      ref.groupNormForward?.({ ...dims, x, weight, bias, out: outB, mean: meanB, rstd: rstdB });
-      close(outA, outB, big, `groupNorm ${what}`);
-      close(meanA, meanB, big, `mean ${what}`);
-      close(rstdA, rstdB, 1, `rstd ${what}`);
-      const grads = () =>
-        [new Float32Array(n), affine ? new Float32Array(channels) : null, affine ? new Float32Array(channels) : null] as const; // prettier-ignore
-      const [gxA, gwA, gbA] = grads();
-      const [gxB, gwB, gbB] = grads();
-      const back = { ...dims, x, gy, weight, mean: meanB, rstd: rstdB };
-      own.groupNormBackward?.({ ...back, gx: gxA, gWeight: gwA, gBias: gbA });
-      ref.groupNormBackward?.({ ...back, gx: gxB, gWeight: gwB, gBias: gbB });
-      close(gxA, gxB, 4 * big, `groupNorm backward ${what}`);
-      if (gwA && gwB && gbA && gbB) {
-        close(gwA, gwB, Math.sqrt(n) * big, `gWeight ${what}`);
-        close(gbA, gbB, Math.sqrt(n), `gBias ${what}`);
+      for (const silu of [false, true]) {
+        const n = batch * channels * spatial;
+        const x = rng.randn([n], { std: 2 }).data as Float32Array;
+        for (let i = 0; i < n; i++) x[i] += offset;
+        const gy = rng.randn([n]).data as Float32Array;
+        const weight = affine ? (rng.randn([channels]).data as Float32Array) : null;
+        const bias = affine ? (rng.randn([channels]).data as Float32Array) : null;
+        const dims = { batch, channels, spatial, groups, eps: 1e-5, silu };
+        const [outA, outB] = [new Float32Array(n), new Float32Array(n)];
+        const stats = () => [new Float32Array(batch * groups), new Float32Array(batch * groups)];
+        const [meanA, rstdA] = stats();
+        const [meanB, rstdB] = stats();
+        const what = `${batch}x${channels}x${spatial}/${groups}${offset ? ` + ${offset}` : ''}${silu ? ', then SiLU' : ''}`;
+        // x is float32: an offset makes every x - mu lose float32 digits of |x| before any kernel runs
+        const big = 1 + offset;
+        own.groupNormForward?.({ ...dims, x, weight, bias, out: outA, mean: meanA, rstd: rstdA });
+        ref.groupNormForward?.({ ...dims, x, weight, bias, out: outB, mean: meanB, rstd: rstdB });
+        close(outA, outB, big, `groupNorm ${what}`);
+        close(meanA, meanB, big, `mean ${what}`);
+        close(rstdA, rstdB, 1, `rstd ${what}`);
+        const grads = () =>
+          [new Float32Array(n), affine ? new Float32Array(channels) : null, affine ? new Float32Array(channels) : null] as const; // prettier-ignore
+        const [gxA, gwA, gbA] = grads();
+        const [gxB, gwB, gbB] = grads();
+        const back = { ...dims, x, gy, weight, bias, mean: meanB, rstd: rstdB };
+        own.groupNormBackward?.({ ...back, gx: gxA, gWeight: gwA, gBias: gbA });
+        ref.groupNormBackward?.({ ...back, gx: gxB, gWeight: gwB, gBias: gbB });
+        close(gxA, gxB, 4 * big, `groupNorm backward ${what}`);
+        if (gwA && gwB && gbA && gbB) {
+          close(gwA, gwB, Math.sqrt(n) * big, `gWeight ${what}`);
+          close(gbA, gbB, Math.sqrt(n), `gBias ${what}`);
+        }
       }
     }
   });

@@ -57,6 +57,24 @@ test('groupNorm forward equals the formula (biased variance, eps inside the root
   close(T.groupNorm(x, 6, w, b), naiveGroupNorm(x, 6, w, b, 1e-5), 1e-10, 'one channel per group');
 });
 
+test('groupNorm with silu equals silu of groupNorm', () => {
+  const x = r([2, 6, 3, 5]);
+  const [w, b] = [r([6]), r([6])];
+  close(T.groupNorm(x, 3, w, b, 1e-5, { silu: true }), T.silu(T.groupNorm(x, 3, w, b)).data, 1e-12, 'affine');
+  close(T.groupNorm(x, 2, null, null, 1e-5, { silu: true }), T.silu(T.groupNorm(x, 2, null, null)).data, 1e-12, 'no affine'); // prettier-ignore
+});
+
+checkGrad('groupNorm then SiLU in one op', (x, w, b) => T.groupNorm(x, 2, w, b, 1e-5, { silu: true }), [
+  r([2, 4, 3, 5]),
+  r([4]),
+  r([4]),
+]);
+checkGrad(
+  'groupNorm then SiLU in one op, no affine',
+  (x) => T.groupNorm(x, 3, null, null, 1e-5, { silu: true }),
+  [r([2, 6, 7])],
+);
+
 checkGrad('groupNorm 2 groups of 2 channels over odd 3x5', (x, w, b) => T.groupNorm(x, 2, w, b), [
   r([2, 4, 3, 5]),
   r([4]),

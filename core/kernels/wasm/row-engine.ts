@@ -52,15 +52,7 @@ export class RowEngine extends WasmArena {
     this.commit();
     this.put(x, X, n);
     if (g) this.put(g, G, n);
-    const quads = Math.ceil(n / 4);
-    this.splitJobs(lists, quads, (q0, q1) => [
-      FN.silu,
-      X * 4,
-      OUT * 4,
-      G * 4,
-      q0 * 16,
-      Math.min(n, q1 * 4) * 4,
-    ]);
+    this.siluInPlace(lists, X, OUT, G, n);
     out.set(this.f32.subarray(OUT, OUT + n));
   }
 
@@ -109,7 +101,20 @@ export class RowEngine extends WasmArena {
       [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
     }
     this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, X * 4, X * 4, COEF * 4, OUT * 4, r0, r1, spatial]);
+    if (a.silu) this.siluInPlace(lists, OUT, OUT, 0, size);
     out.set(f32.subarray(OUT, OUT + size));
+  }
+
+  /** The SiLU kernel over n floats in the memory (forward: g = 0), split between the phase's threads. */
+  private siluInPlace(lists: number[], X: number, OUT: number, G: number, n: number): void {
+    this.splitJobs(lists, Math.ceil(n / 4), (q0, q1) => [
+      FN.silu,
+      X * 4,
+      OUT * 4,
+      G * 4,
+      q0 * 16,
+      Math.min(n, q1 * 4) * 4,
+    ]);
   }
 
   /** dx = a_c gy + k1 (x - mu) + k0 per group, from the per-row sums of gy and of gy (x - mu). */
@@ -126,6 +131,27 @@ export class RowEngine extends WasmArena {
     this.put(x, X, size);
     this.put(gy, GY, size);
     const f32 = this.f32;
+    if (a.silu) {
+      // SiLU followed the norm: gy becomes gy silu'(y), y = (x - mu) w_c r + b_c recomputed into GX
+      const bias = a.bias ?? null;
+      for (let row = 0; row < rows; row++) {
+        const [bg, c] = [Math.floor(row / perGroup), row % channels];
+        const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
+        const at = COEF + 4 * row;
+        [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
+      }
+      this.splitJobs(lists, rows, (r0, r1) => [
+        FN.rowAffine,
+        X * 4,
+        X * 4,
+        COEF * 4,
+        GX * 4,
+        r0,
+        r1,
+        spatial,
+      ]);
+      this.siluInPlace(lists, GX, GY, GY, size);
+    }
     f32.fill(0, ZERO, ZERO + rows);
     for (let row = 0; row < rows; row++) f32[MU + row] = mean[Math.floor(row / perGroup)];
     this.splitJobs(lists, rows, (r0, r1) => [
