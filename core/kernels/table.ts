@@ -68,7 +68,8 @@ export const KERNELS: { [K in KernelName]: KernelSpec<K> } = {
     calibration: () => ({ ...GEO, w: f(16 * K), gy: f(16 * N), gx: f(4 * 16 * 196), cout: 16 }),
   },
   groupNormForward: {
-    about: 'GroupNorm: normalise each (sample, group), then scale and shift per channel',
+    about:
+      'GroupNorm: normalise each (sample, group), then scale and shift per channel (then SiLU, if asked)',
     key: (a) => `${a.batch}x${a.channels}x${a.spatial}g${a.groups}`,
     outputs: (a) => [a.out, a.mean, a.rstd],
     calibration: () => ({
@@ -82,7 +83,7 @@ export const KERNELS: { [K in KernelName]: KernelSpec<K> } = {
     }),
   },
   groupNormBackward: {
-    about: "GroupNorm's gradients for the input, the scale and the shift",
+    about: "GroupNorm's gradients for the input, the scale and the shift (through the SiLU, if it had one)",
     key: (a) => `${a.batch}x${a.channels}x${a.spatial}g${a.groups}${a.gx ? 'x' : ''}${a.gWeight ? 'w' : ''}`,
     outputs: (a) => [a.gx, a.gWeight, a.gBias],
     calibration: () => ({ ...GN(), x: f(4 * 32 * 196), mean: f(32), rstd: f(32), gy: f(4 * 32 * 196), gx: f(4 * 32 * 196), gWeight: f(32), gBias: f(32) }), // prettier-ignore
