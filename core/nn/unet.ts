@@ -47,7 +47,6 @@ class NormActConv extends Sequential {
   }
 }
 
-
 /** What a block is built from: channels in and out, time-embedding size, layers, heads, options. */
 export interface BlockSpec {
   cin: number;
