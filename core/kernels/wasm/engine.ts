@@ -156,7 +156,7 @@ export class WasmEngine extends GemmEngine {
   /** gx [B, C, H, W] = col2im(W^T [K, Cout] gy [Cout, N]). */
   conv2dBackwardInput(a: ConvBackwardInputArgs): void {
     if (winogradFits(a, a.cout, a.channels)) {
-      // the adjoint is itself a 3x3 convolution of gy (channel-major) with the rotated filters
+      // the adjoint is itself a 3x3 convolution, of gy (in either layout) with the rotated filters
       const plane = a.height * a.width;
       const gy = { storage: a.gy, ...gyStrides(a) };
       const gx = { storage: a.gx, imgStride: a.channels * plane, chanStride: plane };
@@ -255,9 +255,7 @@ export class WasmEngine extends GemmEngine {
    * gw of a 3x3 convolution at stride 1 and padding 1 as Winograd F(2x2, 3x3)'s adjoint:
    * gw = G^T [sum over tiles of (A gy A^T) ⊙ (B^T d B)] G, the sum being 16 products Z_e V_e^T.
    */
-  private winogradFilterGradient(
-    a: ConvGeometry & { x: Storage; gy: Storage; gw: Storage; cout: number },
-  ): void {
+  private winogradFilterGradient(a: ConvBackwardFilterArgs): void {
     const { batch, height, width, channels: cin, cout } = a;
     const [tilesH, tilesW] = [Math.ceil(height / 2), Math.ceil(width / 2)];
     const tiles = batch * tilesH * tilesW;
@@ -315,7 +313,7 @@ export class WasmEngine extends GemmEngine {
     }
   }
 
-  private writeWino(at: number, fields: Record<keyof typeof WINO, number> & object): void {
+  private writeWino(at: number, fields: Record<keyof typeof WINO, number>): void {
     for (const [name, index] of Object.entries(WINO))
       this.i32[at + index] = fields[name as keyof typeof WINO];
   }
