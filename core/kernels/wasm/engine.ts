@@ -16,14 +16,8 @@ import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
 import { FN, roundUp } from './arena.ts';
 import { GemmEngine } from './gemm-engine.ts';
-import {
-  paddedHeight,
-  paddedWidth,
-  transformFilterGradient,
-  transformWeights,
-  WINO,
-  WINO_FIELDS,
-} from './winograd-module.ts';
+import { paddedHeight, paddedWidth, WINO, WINO_FIELDS } from './winograd-module.ts';
+import { transformFilterGradient, transformWeights } from './winograd-weights.ts';
 
 /** Fewer channels than this on either side, and the transforms cost more than the multiplies saved. */
 const WINOGRAD_MIN_CHANNELS = 8;

@@ -12,8 +12,9 @@
 // The sum over channels of the 16 products is 16 matrix products U_e [Cout, Cin] V_e [Cin, tiles],
 // one per element e of the 4x4 transformed tile, which the gemm micro-kernel runs. That is 16 Cin Cout
 // multiplies per tile where im2col's product needs 36 Cin Cout: 2.25 times fewer. The transforms
-// below are additions only. The weights' transform U = G g G^T is small and done in JavaScript
-// (engine.ts).
+// here are additions only: the input's (B^T d B), the output's (A^T M A) and, for the filter
+// gradient, the output gradient's (A gy A^T, the output transform's adjoint). The weights' transform
+// U = G g G^T and the filter gradient's G^T D G are small and run in JavaScript (winograd-weights.ts).
 //
 // Both transforms work on four neighbouring tiles of a tile row at once, one tile per vector lane,
 // so that each of the 16 matrices is read or written four columns at a time. The last group of a row
@@ -348,99 +349,4 @@ export function winogradGradientFunction(): FunctionBuilder {
     }
   });
   return f;
-}
-
-/**
- * U_e = (G g G^T)[e] for every 3x3 filter g, written at float offset `at` of `f32` as 16 matrices
- * [rows, cols] (U_e at at + e rows cols). Filter (r, s) is w[r, s] of weights [rows, cols, 3, 3], or,
- * when `adjoint`, w[s, r] rotated by 180 degrees: the filters of the convolution that carries the
- * output gradient back to the input (its channels are the layer's, swapped).
- */
-export function transformWeights(
-  w: ArrayLike<number>,
-  rows: number,
-  cols: number,
-  adjoint: boolean,
-  f32: Float32Array,
-  at: number,
-): void {
-  const plane = rows * cols;
-  for (let r = 0; r < rows; r++) {
-    for (let s = 0; s < cols; s++) {
-      // g[i][j] = w[from + step (3 i + j)]: the filter, or (step -1 from its end) the filter rotated
-      const step = adjoint ? -1 : 1;
-      const from = adjoint ? (s * rows + r) * 9 + 8 : (r * cols + s) * 9;
-      const to = at + r * cols + s;
-      // G g: four rows of three, then each row (a, b, c) times G^T: a, (a + b + c) / 2, (a - b + c) / 2, c
-      for (let j = 0; j < 3; j++) {
-        const g0 = w[from + step * j];
-        const g1 = w[from + step * (3 + j)];
-        const g2 = w[from + step * (6 + j)];
-        column(f32, to + j * plane, plane, g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
-      }
-    }
-  }
-  // the second pass, in place: each tile row (i) of three columns becomes four
-  for (let i = 0; i < 4; i++) {
-    for (let o = at + 4 * i * plane, end = o + plane; o < end; o++) {
-      const a = f32[o];
-      const b = f32[o + plane];
-      const c = f32[o + 2 * plane];
-      f32[o + plane] = (a + b + c) / 2;
-      f32[o + 2 * plane] = (a - b + c) / 2;
-      f32[o + 3 * plane] = c;
-    }
-  }
-}
-
-/** (G g)[i][j] for i = 0..3, stored where U_(4 i + j) will be. */
-function column(
-  f32: Float32Array,
-  to: number,
-  plane: number,
-  v0: number,
-  v1: number,
-  v2: number,
-  v3: number,
-) {
-  f32[to] = v0;
-  f32[to + 4 * plane] = v1;
-  f32[to + 8 * plane] = v2;
-  f32[to + 12 * plane] = v3;
-}
-
-/**
- * The filter gradient from the 16 products D_e [rows, ldc] (D_e at float offset at + e stride):
- * gw[r, s] = G^T D[r, s] G, a 3x3 filter from each 4x4, written to gw [rows, cols, 3, 3].
- */
-export function transformFilterGradient(
-  f32: Float32Array,
-  at: number,
-  stride: number,
-  ldc: number,
-  rows: number,
-  cols: number,
-  gw: Float32Array,
-): void {
-  const d = new Float64Array(16);
-  const e = new Float64Array(12); // G^T D: three rows of four
-  for (let r = 0; r < rows; r++) {
-    for (let s = 0; s < cols; s++) {
-      for (let k = 0; k < 16; k++) d[k] = f32[at + k * stride + r * ldc + s];
-      // G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1] on the left, then G on the right
-      for (let j = 0; j < 4; j++) {
-        const half = (d[4 + j] + d[8 + j]) / 2;
-        e[j] = d[j] + half;
-        e[4 + j] = (d[4 + j] - d[8 + j]) / 2;
-        e[8 + j] = half + d[12 + j];
-      }
-      const to = (r * cols + s) * 9;
-      for (let i = 0; i < 3; i++) {
-        const half = (e[4 * i + 1] + e[4 * i + 2]) / 2;
-        gw[to + 3 * i] = e[4 * i] + half;
-        gw[to + 3 * i + 1] = (e[4 * i + 1] - e[4 * i + 2]) / 2;
-        gw[to + 3 * i + 2] = half + e[4 * i + 3];
-      }
-    }
-  }
 }
