@@ -263,32 +263,22 @@ for (const backend of listBackends()) {
   if (backend === 'ts' || !own || !ref) continue;
   test(`${backend} attention's gradients equal the ts kernel's, over every block and thread split`, () => {
     const rng = new Rng(14);
-    // [sets, lq, lk, d]: size 1; lengths and depths off the 4- and 8-wide panels; cross-attention; one
-    // set; 300 and 784 queries, which go in several blocks (the last one short); no keys; no queries
+    // contiguous sets [sets, l, d]: size 1; lengths and depths off the 4- and 8-wide panels;
+    // cross-attention; one set; 300 and 784 queries, which go in several blocks (the last one short);
+    // no keys; no queries
     const contiguous = (sets: number, lq: number, lk: number, d: number) => ({
-      ...{ batch: sets, heads: 1, lq, lk, d, qStride: d, kvStride: d, outStride: d },
-      ...{ q: lq * d, k: lk * d, gOut: lq * d, at: [0, 0, 0] },
+      layout: { batch: sets, heads: 1, lq, lk, d, qStride: d, kvStride: d, outStride: d },
+      packed: false,
     });
     // and heads read in place from a packed [B, L, 3 H d] projection, gradients written the same way
-    const packed = (batch: number, heads: number, l: number, d: number) => ({
-      ...{
-        batch,
-        heads,
-        lq: l,
-        lk: l,
-        d,
-        qStride: 3 * heads * d,
-        kvStride: 3 * heads * d,
-        outStride: heads * d,
-      },
-      ...{
-        q: 3 * l * heads * d,
-        k: 3 * l * heads * d,
-        gOut: l * heads * d,
-        at: [0, heads * d, 2 * heads * d],
-      },
-    });
-    for (const c of [
+    const packed = (batch: number, heads: number, l: number, d: number) => {
+      const [qStride, outStride] = [3 * heads * d, heads * d];
+      return {
+        layout: { batch, heads, lq: l, lk: l, d, qStride, kvStride: qStride, outStride },
+        packed: true,
+      };
+    };
+    for (const { layout, packed: inPlace } of [
       contiguous(1, 1, 1, 1),
       contiguous(2, 5, 7, 3),
       contiguous(3, 13, 200, 20),
@@ -300,24 +290,26 @@ for (const backend of listBackends()) {
       packed(3, 4, 49, 16),
       packed(2, 2, 13, 5),
     ]) {
-      const sets = c.batch * c.heads;
-      const { lq, lk, d } = c;
-      const [q, k, v] = [c.q, c.k, c.k].map((n) => rng.randn([c.batch * n], { std: 2 }).data as Float32Array);
-      const gOut = rng.randn([c.batch * c.gOut], { std: 2 }).data as Float32Array;
-      const packedQkv = c.at[1] > 0;
-      const [qs, ks, vs] = packedQkv ? [q, q.subarray(c.at[1]), q.subarray(c.at[2])] : [q, k, v];
+      const { batch, heads, lq, lk, d } = layout;
+      const E = heads * d; // where k and v start in a packed row
+      const randn = (n: number) => rng.randn([n], { std: 2 }).data as Float32Array;
+      // q, k, v: three arrays, or one packed array read at offsets 0, E and 2E
+      const qkv = inPlace
+        ? [randn(batch * lq * 3 * E)]
+        : [lq, lk, lk].map((l) => randn(batch * heads * l * d));
+      const [q, k, v] = inPlace ? [0, E, 2 * E].map((at) => qkv[0].subarray(at)) : qkv;
+      const gOut = randn(batch * lq * E);
       // each output starts as junk (NaN), so an entry a kernel leaves unwritten fails
       const outs = () => {
-        if (!packedQkv) return [lq, lk, lk].map((l) => new Float32Array(sets * l * d).fill(NaN));
-        const g = new Float32Array(q.length).fill(NaN);
-        return [g, g.subarray(c.at[1]), g.subarray(c.at[2])];
+        if (!inPlace) return [lq, lk, lk].map((l) => new Float32Array(batch * heads * l * d).fill(NaN));
+        const g = new Float32Array(qkv[0].length).fill(NaN);
+        return [0, E, 2 * E].map((at) => g.subarray(at));
       };
       const [mine, theirs] = [outs(), outs()];
-      const scale = 1 / Math.sqrt(d);
-      const args = { ...c, q: qs, k: ks, v: vs, gOut, scale };
+      const args = { ...layout, q, k, v, gOut, scale: 1 / Math.sqrt(d) };
       own({ ...args, gq: mine[0], gk: mine[1], gv: mine[2] });
       ref({ ...args, gq: theirs[0], gk: theirs[1], gv: theirs[2] });
-      const what = `${c.batch}x${c.heads}x${lq}x${lk}x${d}${packedQkv ? ' packed' : ''}`;
+      const what = `${batch}x${heads}x${lq}x${lk}x${d}${inPlace ? ' packed' : ''}`;
       ['gq', 'gk', 'gv'].forEach((name, i) =>
         close(mine[i], theirs[i], 4 * (1 + Math.sqrt(Math.max(lq, lk))), `${name} ${what}`),
       );
