@@ -11,7 +11,8 @@
 //   unet forward                    images/s of the sampler's forward pass (no autograd): the default and
 //                                   fast configs at the sampler's batch of 100, seed.json at 16 (--smoke:
 //                                   the tiny config at batch 2), on one thread and split, as `sample` runs
-// --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends.
+// --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends, --rows
+// the groups of rows (matmul, unet, conv).
 import {
   Adam,
   conv2d,
@@ -49,6 +50,9 @@ type Row = {
   peakMiB?: number;
 };
 
+/** The groups of rows `--rows` picks from, in the order they run. */
+const ROW_GROUPS = ['matmul', 'unet', 'conv'] as const;
+
 runMain(async () => {
   const flags = parseFlags('bench', {
     json: { type: 'boolean', help: 'one JSON object per line instead of a table' },
@@ -59,6 +63,11 @@ runMain(async () => {
       help: 'comma-separated backends to measure',
     },
     runs: { type: 'int', default: 5, min: 1, help: 'minimum timed runs per figure' },
+    rows: {
+      type: 'string',
+      default: ROW_GROUPS.join(','),
+      help: `comma-separated groups of rows to measure: ${ROW_GROUPS.join(', ')}`,
+    },
     unet: {
       type: 'string',
       default: '',
@@ -72,6 +81,11 @@ runMain(async () => {
     await useBackend(backend);
     console.log(JSON.stringify(await unetRow(parseUnetSpec(flags.unet), backend, smoke)));
     return;
+  }
+  const groups = new Set(flags.rows.split(','));
+  const unknown = [...groups].filter((g) => !(ROW_GROUPS as readonly string[]).includes(g));
+  if (unknown.length > 0) {
+    throw new UsageError(`--rows: unknown group '${unknown[0]}'; expected some of ${ROW_GROUPS.join(', ')}`);
   }
   const budget = smoke ? 50 : 1500;
   const runs = smoke ? 1 : flags.runs;
@@ -99,7 +113,7 @@ runMain(async () => {
     if (backend === 'gpu-async') {
       // gpu.js under its Promise contract (webasm threads here; WebGPU where an adapter exists)
       const kernels = new GpuKernels(new GPU({ mode: 'async' }));
-      for (const n of sizes) {
+      for (const n of groups.has('matmul') ? sizes : []) {
         const a = rng.randn([n * n]).data as Float32Array;
         const b = rng.randn([n * n]).data as Float32Array;
         const c = new Float32Array(n * n);
@@ -114,7 +128,7 @@ runMain(async () => {
     const described = await useBackend(backend);
     if (!flags.json) console.error(described);
 
-    for (const n of sizes) {
+    for (const n of groups.has('matmul') ? sizes : []) {
       const a = rng.randn([n, n]);
       const b = rng.randn([n, n]);
       const t = await medianTime(() => inScope(() => matmul(a, b)), runs, budget);
@@ -138,14 +152,14 @@ runMain(async () => {
           { kind: 'forward', name: 'seed', batch: 16, threads: 1 },
         ];
     const threads = defaultThreads(backend);
-    for (const spec of unets) {
+    for (const spec of groups.has('unet') ? unets : []) {
       for (const t of threads > 1 ? [1, threads] : [1]) {
         const one = { ...spec, threads: t };
         emit(smoke ? await unetRow(one, backend, smoke) : unetRowApart(one, backend));
       }
     }
 
-    for (const { b, cin, cout, hw } of convs) {
+    for (const { b, cin, cout, hw } of groups.has('conv') ? convs : []) {
       const x = rng.randn([b, cin, hw, hw]);
       const w = rng.randn([cout, cin, 3, 3], { std: 0.1 });
       const bias = rng.randn([cout]);

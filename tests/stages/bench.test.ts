@@ -42,4 +42,21 @@ test('bench --unet runs one UNet row in its own process, with its peak memory; a
   assert.match(bad.stderr, /--unet: expected kind:config:batch:threads/);
 });
 
+test('bench --rows measures only the groups asked for; an unknown group is refused', () => {
+  const bench = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json', ...args], {
+      encoding: 'utf8',
+    });
+  const run = bench('--backends', 'ts', '--rows', 'conv');
+  assert.is(run.status, 0, run.stderr);
+  const rows = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => (JSON.parse(l) as { bench: string }).bench);
+  assert.ok(rows.length > 0 && rows.every((r) => r.startsWith('conv3x3')), rows.join(', '));
+  const bad = bench('--rows', 'conv,matmull');
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /--rows: unknown group 'matmull'/);
+});
+
 test.run();
