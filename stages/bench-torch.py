@@ -62,19 +62,23 @@ def model_of(name):
 
 
 def batch_of(cfg, b):
+    """Noise images, their timesteps and, for a class-conditional config, a label each (the classes in
+    turn), as stages/bench.ts makes them."""
     x = torch.randn(b, cfg['im_channels'], cfg['im_size'], cfg['im_size'])
     t = torch.tensor([(i * 37) % 1000 for i in range(b)])
-    return x, t
+    classes = cfg.get('num_classes', 0)
+    y = torch.tensor([i % classes for i in range(b)]) if classes > 0 else None
+    return x, t, y
 
 
 def train_row(name, b, min_runs=3, budget=20):
     model, cfg = model_of(name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x, t = batch_of(cfg, b)
+    x, t, y = batch_of(cfg, b)
     target = torch.randn_like(x)
 
     def step():
-        loss = ((model(x, t) - target) ** 2).mean()
+        loss = ((model(x, t, y) - target) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -87,9 +91,9 @@ def train_row(name, b, min_runs=3, budget=20):
 def forward_row(name, b, min_runs=3, budget=20):
     model, cfg = model_of(name)
     model.eval()
-    x, t = batch_of(cfg, b)
+    x, t, y = batch_of(cfg, b)
     with torch.inference_mode():
-        ms, runs = timed(lambda: model(x, t), min_runs, budget)
+        ms, runs = timed(lambda: model(x, t, y), min_runs, budget)
     emit(f'unet forward b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
          peakMiB=peak_mib())
 

@@ -12,7 +12,8 @@
 //                                   fast configs at the sampler's batch of 100, seed.json at 16 (--smoke:
 //                                   the tiny config at batch 2), on one thread and split, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends, --rows
-// the groups of rows (matmul, unet, conv).
+// the groups of rows (matmul, unet, conv); --unet one UNet row of any config in stages/mnist/, a
+// class-conditional one (class.json) with a label per image.
 import {
   Adam,
   conv2d,
@@ -231,7 +232,7 @@ function unetRowApart(spec: UnetSpec, backend: string): Row {
 async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise<Row> {
   const { kind, name, batch, threads } = spec;
   const rng = new Rng(1);
-  const { cfg, net, x, t } = unetWork(name, batch, rng);
+  const { cfg, net, x, t, labels } = unetWork(name, batch, rng);
   const [minRuns, budget] = smoke ? [1, 50] : [3, kind === 'train' ? 20000 : 15000];
   const watched = async (fn: () => unknown) => {
     clearPool();
@@ -254,7 +255,7 @@ async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise
     if (threads === 1) {
       r = await watched(() =>
         stepScope(params, () => {
-          const loss = mseLoss(net.forward(x, t), target);
+          const loss = mseLoss(net.forward(x, t, { labels }), target);
           opt.zeroGrad();
           loss.backward();
           opt.step();
@@ -265,6 +266,7 @@ async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise
       const objective = objectiveOf(cfg);
       const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
       const draw = objective.draw(x, rng);
+      draw.labels = labels;
       r = await watched(() =>
         stepScope(params, async () => {
           const loss = await parallel.lossAndGrad(x, draw);
@@ -276,10 +278,10 @@ async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise
       setKernelThreads(null); // the benches after this one get every core again
     }
   } else if (threads === 1) {
-    r = await watched(() => tidy(() => net.forward(x, t)));
+    r = await watched(() => tidy(() => net.forward(x, t, { labels })));
   } else {
     const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-    r = await watched(() => tidy(() => forward.forward(x, t)));
+    r = await watched(() => tidy(() => forward.forward(x, t, { labels })));
     forward.close();
   }
   const what = kind === 'train' ? 'unet train step' : 'unet forward';
@@ -300,14 +302,18 @@ function inScope(op: () => Tensor): void {
   });
 }
 
-/** A UNet of stages/mnist/`name`.json (weights seeded 0), a batch of noise images and their timesteps. */
+/**
+ * A UNet of stages/mnist/`name`.json (weights seeded 0), a batch of noise images and their timesteps,
+ * and for a class-conditional config (class.json) a label per image, the classes in turn.
+ */
 function unetWork(name: string, batch: number, rng: Rng) {
   const cfg = readConfig(`stages/mnist/${name}.json`);
   const net = new UNet(cfg.model_params, new Rng(0));
-  const { im_channels: c, im_size: size } = cfg.model_params;
+  const { im_channels: c, im_size: size, num_classes: classes = 0 } = cfg.model_params;
   const x = rng.randn([batch, c, size, size]);
   const t = Array.from({ length: batch }, (_, i) => (i * 37) % 1000);
-  return { cfg, net, x, t };
+  const labels = classes > 0 ? Array.from({ length: batch }, (_, i) => i % classes) : undefined;
+  return { cfg, net, x, t, labels };
 }
 
 /** How a UNet row names its config: the default config unnamed (and the smoke run's tiny one). */
