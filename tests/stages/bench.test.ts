@@ -26,11 +26,13 @@ test('npm run bench -- --smoke --json: every backend reports a positive figure f
   }
 });
 
+/** The bench in smoke mode, JSON lines out, with these flags. */
+const bench = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json', ...args], {
+    encoding: 'utf8',
+  });
+
 test('bench --unet runs one UNet row in its own process, with its peak memory; a malformed row is refused', () => {
-  const bench = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json', ...args], {
-      encoding: 'utf8',
-    });
   const run = bench('--backends', 'wasm', '--unet', 'forward:tiny:2:1');
   assert.is(run.status, 0, run.stderr);
   const row = JSON.parse(run.stdout.trim()) as { bench: string; backend: string; peakMiB: number };
@@ -43,10 +45,6 @@ test('bench --unet runs one UNet row in its own process, with its peak memory; a
 });
 
 test('bench --rows measures only the groups asked for; an unknown group is refused', () => {
-  const bench = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json', ...args], {
-      encoding: 'utf8',
-    });
   const run = bench('--backends', 'ts', '--rows', 'conv');
   assert.is(run.status, 0, run.stderr);
   const rows = run.stdout

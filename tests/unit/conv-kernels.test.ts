@@ -1,0 +1,147 @@
+// The convolution kernels of every backend against the ts ones: im2col's forward, filter and input
+// gradients on odd geometries (strides, padding, non-square kernels), and on wasm the Winograd
+// F(2x2, 3x3) path of the 3x3 same-size convolutions, with either layout of the output gradient.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Rng } from '../../core/index.ts';
+import { listBackends, backendKernels } from '../../core/kernels/registry.ts';
+import '../../core/kernels/ts.ts';
+import '../../core/kernels/wasm/index.ts';
+import '../../gpu/backend.ts';
+
+/** A 3x3 convolution at stride 1 that keeps the image size (padding 1). */
+const same3x3 = ([batch, channels, height, width, cout]: number[]) => ({
+  ...{ batch, channels, height, width, cout },
+  ...{ kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1 },
+});
+
+const geometries = [
+  same3x3([2, 3, 7, 9, 5]),
+  {
+    batch: 3,
+    channels: 4,
+    height: 8,
+    width: 8,
+    kh: 4,
+    kw: 4,
+    strideH: 2,
+    strideW: 2,
+    padH: 1,
+    padW: 1,
+    cout: 6,
+  },
+  {
+    batch: 1,
+    channels: 2,
+    height: 5,
+    width: 6,
+    kh: 2,
+    kw: 3,
+    strideH: 1,
+    strideW: 2,
+    padH: 0,
+    padW: 2,
+    cout: 3,
+  },
+  {
+    batch: 4,
+    channels: 8,
+    height: 6,
+    width: 6,
+    kh: 1,
+    kw: 1,
+    strideH: 1,
+    strideW: 1,
+    padH: 0,
+    padW: 0,
+    cout: 9,
+  },
+  same3x3([2, 17, 14, 14, 33]),
+  // Winograd F(2x2, 3x3) on wasm (3x3, stride 1, padding 1, 8 channels or more each side): odd
+  // height and width (the last tile row and column half outside), one pixel, and enough work
+  // for two threads
+  ...[
+    [3, 8, 7, 9, 8],
+    [2, 9, 1, 1, 12],
+    [2, 8, 2, 5, 10],
+    [8, 16, 28, 27, 16],
+  ].map(same3x3),
+].map((g) => ({
+  ...g,
+  outH: Math.floor((g.height + 2 * g.padH - g.kh) / g.strideH) + 1,
+  outW: Math.floor((g.width + 2 * g.padW - g.kw) / g.strideW) + 1,
+}));
+
+for (const backend of listBackends()) {
+  const own = backendKernels(backend);
+  if (!own.conv2dForward || backend === 'ts') continue;
+  const ref = backendKernels('ts');
+  test(`${backend} conv2d forward (and backward-filter and backward-input where it has them) equal the ts kernels`, () => {
+    const rng = new Rng(5);
+    for (const g of geometries) {
+      const K = g.channels * g.kh * g.kw;
+      const N = g.batch * g.outH * g.outW;
+      const x = rng.randn([g.batch * g.channels * g.height * g.width]).data as Float32Array;
+      const w = rng.randn([g.cout * K]).data as Float32Array;
+      const gy = rng.randn([g.cout * N]).data as Float32Array;
+      const close = (got: Float32Array, want: Float32Array, what: string) => {
+        for (let i = 0; i < want.length; i++) {
+          assert.ok(
+            Math.abs(got[i] - want[i]) < 1e-4 * (1 + Math.abs(want[i])),
+            `${what} ${JSON.stringify(g)} [${i}]: ${got[i]} vs ${want[i]}`,
+          );
+        }
+      };
+      const [out, outRef] = [new Float32Array(g.cout * N), new Float32Array(g.cout * N)];
+      own.conv2dForward?.({ ...g, x, w, out });
+      ref.conv2dForward?.({ ...g, x, w, out: outRef });
+      close(out, outRef, 'forward');
+      // with a bias, in either layout; the batch-major output is the product's, reordered
+      const bias = rng.randn([g.cout]).data as Float32Array;
+      const plane = g.outH * g.outW;
+      for (const batchMajor of [false, true]) {
+        const [o, oRef] = [new Float32Array(g.cout * N), new Float32Array(g.cout * N)];
+        own.conv2dForward?.({ ...g, x, w, out: o, bias, batchMajor });
+        ref.conv2dForward?.({ ...g, x, w, out: oRef, bias, batchMajor });
+        close(o, oRef, `forward with bias${batchMajor ? ', batch-major' : ''}`);
+        for (let i = 0; i < N * g.cout; i += 7) {
+          const [c, b, p] = [Math.floor(i / N), Math.floor((i % N) / plane), i % plane];
+          const at = batchMajor ? (b * g.cout + c) * plane + p : i;
+          assert.ok(Math.abs(oRef[at] - outRef[i] - bias[c]) < 1e-5 * (1 + Math.abs(outRef[i])), 'ts layout');
+        }
+      }
+      // the backward kernels, where this backend has them (gpu has the forward pass only), given gy as
+      // the product's [Cout, B P] and as the layers' [B, Cout, P]; the ts kernel reads the first
+      const gyBatchMajor = new Float32Array(gy.length);
+      for (let i = 0; i < N * g.cout; i++) {
+        const [c, b, p] = [Math.floor(i / N), Math.floor((i % N) / plane), i % plane];
+        gyBatchMajor[(b * g.cout + c) * plane + p] = gy[i];
+      }
+      const layouts = [
+        { gy, gyBatchMajor: false, what: '' },
+        { gy: gyBatchMajor, gyBatchMajor: true, what: ', gy batch-major' },
+      ];
+      if (own.conv2dBackwardFilter) {
+        const gwRef = new Float32Array(g.cout * K);
+        ref.conv2dBackwardFilter?.({ ...g, x, gy, gw: gwRef });
+        for (const layout of layouts) {
+          const gw = new Float32Array(g.cout * K);
+          own.conv2dBackwardFilter({ ...g, x, ...layout, gw });
+          close(gw, gwRef, `backward filter${layout.what}`);
+        }
+      }
+      if (own.conv2dBackwardInput) {
+        // the kernel writes gx whole: NaN where it left an element unwritten
+        const gxRef = new Float32Array(x.length).fill(NaN);
+        ref.conv2dBackwardInput?.({ ...g, w, gy, gx: gxRef });
+        for (const layout of layouts) {
+          const gx = new Float32Array(x.length).fill(NaN);
+          own.conv2dBackwardInput({ ...g, w, ...layout, gx });
+          close(gx, gxRef, `backward input${layout.what}`);
+        }
+      }
+    }
+  });
+}
+
+test.run();
