@@ -57,9 +57,9 @@ const geometries = [
     cout: 9,
   },
   same3x3([2, 17, 14, 14, 33]),
-  // Winograd F(2x2, 3x3) on wasm (3x3, stride 1, padding 1, 8 channels or more each side and 2^17
-  // or more of batch x pixels x Cin x Cout): odd height and width (the last tile row and column half
-  // outside), one pixel, and enough work for two threads
+  // Winograd F(2x2, 3x3) on wasm (3x3, stride 1, padding 1, 8 channels or more each side and 2^15
+  // or more of pixels x Cin x Cout per image): odd height and width (the last tile row and column
+  // half outside), one pixel, and enough work for two threads
   ...[
     [3, 32, 7, 9, 32],
     [2, 256, 1, 1, 256],
