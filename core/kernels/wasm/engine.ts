@@ -12,9 +12,8 @@ import type {
   ConvGeometry,
 } from '../registry.ts';
 import { validRange } from '../ts-conv.ts';
-import { MR, NR } from './gemm-module.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
-import { FN, roundUp } from './arena.ts';
+import { FN } from './arena.ts';
 import { GemmEngine } from './gemm-engine.ts';
 import { paddedHeight, paddedWidth, WINO, WINO_FIELDS } from './winograd-module.ts';
 import { transformFilterGradient, transformWeights } from './winograd-weights.ts';
@@ -105,11 +104,8 @@ export class WasmEngine extends GemmEngine {
    */
   conv2dForward(a: ConvForwardArgs): void {
     if (winogradFits(a, a.channels, a.cout)) {
-      const plane = a.height * a.width;
-      const out = a.batchMajor
-        ? { storage: a.out, imgStride: a.cout * plane, chanStride: plane }
-        : { storage: a.out, imgStride: plane, chanStride: a.batch * plane };
-      const x = { storage: a.x, imgStride: a.channels * plane, chanStride: plane };
+      const x = planes(a.x, true, a, a.channels);
+      const out = planes(a.out, !!a.batchMajor, a, a.cout);
       return this.winograd(a, a.channels, a.cout, a.w, false, a.bias ?? null, x, out);
     }
     this.reset();
@@ -157,9 +153,8 @@ export class WasmEngine extends GemmEngine {
   conv2dBackwardInput(a: ConvBackwardInputArgs): void {
     if (winogradFits(a, a.cout, a.channels)) {
       // the adjoint is itself a 3x3 convolution, of gy (in either layout) with the rotated filters
-      const plane = a.height * a.width;
-      const gy = { storage: a.gy, ...gyStrides(a) };
-      const gx = { storage: a.gx, imgStride: a.channels * plane, chanStride: plane };
+      const gy = planes(a.gy, !!a.gyBatchMajor, a, a.cout);
+      const gx = planes(a.gx, true, a, a.channels);
       return this.winograd(a, a.cout, a.channels, a.w, true, null, gy, gx);
     }
     this.reset();
@@ -207,22 +202,14 @@ export class WasmEngine extends GemmEngine {
     const [tilesH, tilesW] = [Math.ceil(height / 2), Math.ceil(width / 2)];
     const tiles = batch * tilesH * tilesW;
     const n = tiles + 4; // spare columns: a row's last group of four tiles may run past the last tile
-    const mPad = roundUp(cout, MR);
     const size = (c: number) => batch * c * height * width;
     this.reset();
     const X = this.take(size(cin));
     const OUT = this.take(size(cout));
     const U = this.take(16 * cout * cin);
     const V = this.take(16 * cin * n);
-    const ldc = roundUp(n, NR); // as planGemm pads the product's rows
-    const M = this.take(16 * mPad * ldc);
-    const first = this.planGemm(cout, n, cin, false, false, U, V, { C: M });
-    const products = Array.from({ length: 16 }, (_, e) =>
-      this.planGemm(cout, n, cin, false, false, U + e * cout * cin, V + e * cin * n, {
-        C: M + e * mPad * ldc,
-        like: first,
-      }),
-    );
+    // M_e [cout, n] = U_e [cout, cin] V_e [cin, n]
+    const M = this.planProducts(16, [cout, n, cin], false, [U, cout * cin], [V, cin * n]);
     const BIAS = this.take(cout);
     const [GIN, GOUT] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
     const inLists = this.phaseLists(size(cin) * 4);
@@ -240,13 +227,13 @@ export class WasmEngine extends GemmEngine {
       ...common,
       ...dst,
       src: OUT * 4,
-      mats: M * 4,
-      matStride: mPad * ldc * 4,
-      ld: ldc,
+      mats: M.C * 4,
+      matStride: M.cStep * 4,
+      ld: M.ldc,
     });
     const scratchOf = (t: number) => (SCRATCH + t * paddedHeight(tilesH) * paddedWidth(tilesW)) * 4;
     this.splitJobs(inLists, cin, (c0, c1, t) => [FN.winogradInput, GIN * 4, c0, c1, scratchOf(t)]);
-    for (const p of products) this.runGemm(p);
+    for (const p of M.plans) this.runGemm(p);
     this.splitJobs(outLists, cout, (c0, c1, t) => [FN.winogradOutput, GOUT * 4, c0, c1, scratchOf(t)]);
     dst.storage.set(this.f32.subarray(OUT, OUT + size(cout)));
   }
@@ -261,20 +248,13 @@ export class WasmEngine extends GemmEngine {
     const tiles = batch * tilesH * tilesW;
     const n = tiles + 4; // as in winograd(); here the spare columns are zeroed, since products sum over them
     const plane = height * width;
-    const [mPad, ldc] = [roundUp(cout, MR), roundUp(cin, NR)];
     this.reset();
     const X = this.take(batch * cin * plane);
     const GY = this.take(batch * cout * plane);
     const V = this.take(16 * cin * n);
     const Z = this.take(16 * cout * n);
-    const D = this.take(16 * mPad * ldc);
-    const first = this.planGemm(cout, cin, n, false, true, Z, V, { C: D });
-    const products = Array.from({ length: 16 }, (_, e) =>
-      this.planGemm(cout, cin, n, false, true, Z + e * cout * n, V + e * cin * n, {
-        C: D + e * mPad * ldc,
-        like: first,
-      }),
-    );
+    // D_e [cout, cin] = Z_e [cout, n] V_e^T [n, cin]
+    const D = this.planProducts(16, [cout, cin, n], true, [Z, cout * n], [V, cin * n]);
     const [GIN, GGRAD] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
     const inLists = this.phaseLists(batch * cin * plane * 4);
     const gradLists = this.phaseLists(batch * cout * plane * 4);
@@ -290,15 +270,15 @@ export class WasmEngine extends GemmEngine {
       for (let r = 0; r < rows; r++) this.f32.fill(0, mats + r * n + tiles, mats + (r + 1) * n);
     }
     const common = { batch, height, width, tilesH, tilesW, bias: 0, ld: n };
-    const x = { imgStride: cin * plane, chanStride: plane }; // batch-major images
-    const gy = gyStrides(a);
+    const x = planes(a.x, true, a, cin);
+    const gy = planes(a.gy, !!a.gyBatchMajor, a, cout);
     this.writeWino(GIN, { ...common, ...x, src: X * 4, mats: V * 4, matStride: cin * n * 4 });
     this.writeWino(GGRAD, { ...common, ...gy, src: GY * 4, mats: Z * 4, matStride: cout * n * 4 });
     const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
     this.splitJobs(inLists, cin, (c0, c1, t) => [FN.winogradInput, GIN * 4, c0, c1, scratchOf(t)]);
     this.splitJobs(gradLists, cout, (c0, c1, t) => [FN.winogradGradient, GGRAD * 4, c0, c1, scratchOf(t)]);
-    for (const p of products) this.runGemm(p);
-    transformFilterGradient(this.f32, D, mPad * ldc, ldc, cout, cin, a.gw as Float32Array);
+    for (const p of D.plans) this.runGemm(p);
+    transformFilterGradient(this.f32, D.C, D.cStep, D.ldc, cout, cin, a.gw as Float32Array);
   }
 
   /** Puts gy at GY as the product's [Cout, B P], moving whole planes when it comes batch-major. */
@@ -327,10 +307,13 @@ function winogradFits(g: ConvGeometry, cin: number, cout: number): boolean {
   return shape && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS && work >= WINOGRAD_MIN_WORK;
 }
 
-/** Where plane (b, c) of gy starts, in floats: at b imgStride + c chanStride. */
-function gyStrides(a: ConvBackwardFilterArgs | ConvBackwardInputArgs) {
-  const plane = a.outH * a.outW;
-  return a.gyBatchMajor
-    ? { imgStride: a.cout * plane, chanStride: plane }
-    : { imgStride: plane, chanStride: a.batch * plane };
+/**
+ * Images [batch, channels, height, width] as the Winograd transforms address them: plane (b, c) at
+ * b imgStride + c chanStride, batch-major (the layers' layout) or channel-major (a product's).
+ */
+function planes(storage: Storage, batchMajor: boolean, g: ConvGeometry, channels: number): Planes {
+  const plane = g.height * g.width;
+  return batchMajor
+    ? { storage, imgStride: channels * plane, chanStride: plane }
+    : { storage, imgStride: plane, chanStride: g.batch * plane };
 }

@@ -55,7 +55,7 @@ export class GemmEngine extends AttentionEngine {
     const kcBlocks = Math.ceil(k / KC_MAX);
     const KC = Math.ceil(k / kcBlocks);
     const mPad = roundUp(m, MR);
-    const ldc = roundUp(n, NR);
+    const ldc = productLd(n);
     // threads only pay for themselves above ~128^3 (a hand-off costs a few microseconds)
     const split = splitColumns(n, n >= 2 * NR ? this.threadsFor(m * n * k, 1 << 21) : 1);
     // per (column block, depth block): the B packing, an edge panel (zero + pack), and one macro call
@@ -78,6 +78,29 @@ export class GemmEngine extends AttentionEngine {
           )
         : [];
     return { m, n, k, transA, transB, A, B, C, ldc, Ap, KC, split, buffers, lists, packLists };
+  }
+
+  /**
+   * `count` products of one shape run one after another (C_e = op(A_e) op(B_e), A_e at A + e aStep, B_e
+   * at B + e bStep), sharing packing space and job lists, their results side by side from float offset
+   * C, each cStep floats after the last (rows of ldc floats, padded as planGemm pads them).
+   */
+  protected planProducts(
+    count: number,
+    [m, n, k]: [number, number, number],
+    transB: boolean,
+    [A, aStep]: [number, number],
+    [B, bStep]: [number, number],
+  ): { plans: GemmPlan[]; C: number; cStep: number; ldc: number } {
+    const ldc = productLd(n);
+    const cStep = roundUp(m, MR) * ldc;
+    const C = this.take(count * cStep);
+    const first = this.planGemm(m, n, k, false, transB, A, B, { C });
+    const plans = [first];
+    for (let e = 1; e < count; e++) {
+      plans.push(this.planGemm(m, n, k, false, transB, A + e * aStep, B + e * bStep, { C: C + e * cStep, like: first })); // prettier-ignore
+    }
+    return { plans, C, cStep, ldc };
   }
 
   /** Runs a planned gemm (after commit): C = op(A) op(B), or C += op(A) op(B) when `accumulate`. */
@@ -173,6 +196,11 @@ export class GemmEngine extends AttentionEngine {
     this.runGemm(plan);
     this.getRows(plan.C, m, n, plan.ldc, c, accumulate);
   }
+}
+
+/** The row stride of a product with n columns: a whole number of NR-wide panels. */
+function productLd(n: number): number {
+  return roundUp(n, NR);
 }
 
 /** Splits n columns into `parts` ranges whose boundaries are multiples of NR. */
