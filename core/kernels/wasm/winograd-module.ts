@@ -226,6 +226,11 @@ export function winogradOutputFunction(): FunctionBuilder {
     f.emit(op.get(row), op.get(lo), op.v128Store(0), op.get(row), op.get(hi), op.v128Store(16));
     f.emit(op.end);
   };
+  /** A^T's two combinations of four vectors (then `after`): out0 = v0 + v1 + v2, out1 = v1 - v2 - v3. */
+  const aT = (v: number[], out0: number, out1: number, after: number[][] = []) => {
+    f.emit(op.get(v[0]), op.get(v[1]), op.f32x4Add, op.get(v[2]), op.f32x4Add, ...after, op.set(out0));
+    f.emit(op.get(v[1]), op.get(v[2]), op.f32x4Sub, op.get(v[3]), op.f32x4Sub, ...after, op.set(out1));
+  };
   forRange(f, c, op.get(c0), c1, 1, () => {
     f.emit(op.get(l.bias), op.get(c), op.i32(2), op.shl, op.add, op.v128Load32Splat(0), op.set(bias));
     forRange(f, b, op.i32(0), l.batch, 1, () => {
@@ -244,37 +249,13 @@ export function winogradOutputFunction(): FunctionBuilder {
             );
           }
           // A^T M: row 0 = M0 + M1 + M2, row 1 = M1 - M2 - M3 (rows of the 4x4 tile)
-          for (let j = 0; j < 4; j++) {
-            f.emit(op.get(m + j), op.get(m + 4 + j), op.f32x4Add, op.get(m + 8 + j), op.f32x4Add);
-            f.emit(op.set(s + j));
-            f.emit(op.get(m + 4 + j), op.get(m + 8 + j), op.f32x4Sub, op.get(m + 12 + j), op.f32x4Sub);
-            f.emit(op.set(s + 4 + j));
-          }
+          for (let j = 0; j < 4; j++) aT([m + j, m + 4 + j, m + 8 + j, m + 12 + j], s + j, s + 4 + j);
           // oy = 2 ty; row = src image + (b imgStride + c chanStride + oy width + 2 tx) 4
           f.emit(op.get(ty), op.i32(1), op.shl, op.set(oy));
           for (let i = 0; i < 2; i++) {
             const r = s + 4 * i;
             // (A^T M) A: column 0 = r0 + r1 + r2, column 1 = r1 - r2 - r3, then the bias
-            f.emit(
-              op.get(r),
-              op.get(r + 1),
-              op.f32x4Add,
-              op.get(r + 2),
-              op.f32x4Add,
-              op.get(bias),
-              op.f32x4Add,
-            );
-            f.emit(op.set(y0));
-            f.emit(
-              op.get(r + 1),
-              op.get(r + 2),
-              op.f32x4Sub,
-              op.get(r + 3),
-              op.f32x4Sub,
-              op.get(bias),
-              op.f32x4Add,
-            );
-            f.emit(op.set(y1));
+            aT([r, r + 1, r + 2, r + 3], y0, y1, [op.get(bias), op.f32x4Add]);
             // lane l holds tile tx + l: interleaved, pixels 2 tx .. 2 tx + 7 of the row
             f.emit(op.get(y0), op.get(y1), op.f32x4Shuffle([0, 4, 1, 5]), op.set(lo));
             f.emit(op.get(y0), op.get(y1), op.f32x4Shuffle([2, 6, 3, 7]), op.set(hi));
