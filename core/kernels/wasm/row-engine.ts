@@ -2,6 +2,7 @@
 // memory, the rows (or element ranges) split in equal parts across the threads, and results copied out.
 import type { Storage } from '../../tensor.ts';
 import type {
+  GroupNormArgs,
   GroupNormBackwardArgs,
   GroupNormForwardArgs,
   SiluArgs,
@@ -60,7 +61,7 @@ export class RowEngine extends WasmArena {
 
   /** xhat = (x - mu) rstd per group, out = xhat w_c + b_c: a pass for the means, one for the variances. */
   groupNormForward(a: GroupNormForwardArgs): void {
-    const { x, out, weight, bias, mean, rstd, batch, channels, spatial, groups, eps } = a;
+    const { x, out, bias, mean, rstd, batch, channels, spatial, groups, eps } = a;
     const [rows, size, perGroup] = [batch * channels, batch * channels * spatial, channels / groups];
     const count = perGroup * spatial;
     this.reset();
@@ -93,16 +94,34 @@ export class RowEngine extends WasmArena {
       f32.fill(mean[bg], MU + bg * perGroup, MU + (bg + 1) * perGroup);
     }
     rowSums(); // sum (x - mu)^2
+    for (let bg = 0; bg < batch * groups; bg++) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / count + eps);
+    this.normalise(lists, a, bias, X, COEF, OUT);
+    if (a.silu) this.siluInPlace(lists, OUT, OUT, 0, size);
+    out.set(f32.subarray(OUT, OUT + size));
+  }
+
+  /**
+   * y = (x - mu) w_c rstd + b_c into Y, row by row, from the images at X and the statistics in `a`;
+   * COEF (4 floats per row) takes each row's coefficients.
+   */
+  private normalise(
+    lists: number[],
+    a: GroupNormArgs & { mean: Storage; rstd: Storage },
+    bias: Storage | null,
+    X: number,
+    COEF: number,
+    Y: number,
+  ): void {
+    const { weight, mean, rstd, batch, channels, spatial, groups } = a;
+    const [rows, perGroup] = [batch * channels, channels / groups];
+    const f32 = this.f32;
     for (let row = 0; row < rows; row++) {
       const [bg, c] = [Math.floor(row / perGroup), row % channels];
-      if (row % perGroup === 0) rstd[bg] = 1 / Math.sqrt(groupSum(bg, 1) / count + eps);
       const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
       const at = COEF + 4 * row;
       [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
     }
-    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, X * 4, X * 4, COEF * 4, OUT * 4, r0, r1, spatial]);
-    if (a.silu) this.siluInPlace(lists, OUT, OUT, 0, size);
-    out.set(f32.subarray(OUT, OUT + size));
+    this.splitJobs(lists, rows, (r0, r1) => [FN.rowAffine, X * 4, X * 4, COEF * 4, Y * 4, r0, r1, spatial]);
   }
 
   /** The SiLU kernel over n floats in the memory (forward: g = 0), split between the phase's threads. */
@@ -132,24 +151,8 @@ export class RowEngine extends WasmArena {
     this.put(gy, GY, size);
     const f32 = this.f32;
     if (a.silu) {
-      // SiLU followed the norm: gy becomes gy silu'(y), y = (x - mu) w_c r + b_c recomputed into GX
-      const bias = a.bias ?? null;
-      for (let row = 0; row < rows; row++) {
-        const [bg, c] = [Math.floor(row / perGroup), row % channels];
-        const scale = (weight === null ? 1 : weight[c]) * rstd[bg];
-        const at = COEF + 4 * row;
-        [f32[at], f32[at + 1], f32[at + 2], f32[at + 3]] = [0, scale, bias === null ? 0 : bias[c], mean[bg]];
-      }
-      this.splitJobs(lists, rows, (r0, r1) => [
-        FN.rowAffine,
-        X * 4,
-        X * 4,
-        COEF * 4,
-        GX * 4,
-        r0,
-        r1,
-        spatial,
-      ]);
+      // SiLU followed the norm: gy becomes gy silu'(y), the norm's output y recomputed into GX
+      this.normalise(lists, a, a.bias ?? null, X, COEF, GX);
       this.siluInPlace(lists, GX, GY, GY, size);
     }
     f32.fill(0, ZERO, ZERO + rows);
