@@ -10,6 +10,7 @@ import type {
 } from '../core/kernels/registry.ts';
 import { after, all, divmod, f32, type Launcher, type MaybePromise } from './launch.ts';
 import { groupNormSiluGradient } from '../core/kernels/ts-norm.ts';
+import { siluForwardTs } from '../core/kernels/ts.ts';
 
 // --- GroupNorm (Wu & He 2018) -------------------------------------------------------------------------
 // Constants: batch, channels, spatial, groups, perGroup = channels / groups, count = perGroup spatial.
@@ -157,7 +158,7 @@ export function groupNormForwardGpu(k: Launcher, args: GroupNormForwardArgs): Ma
         rstdOut.set(rstd);
         out.set(y);
         // the SiLU of a fused norm-then-SiLU, here on the CPU (this backend has no SiLU kernel)
-        if (args.silu) for (let i = 0; i < size; i++) out[i] = out[i] / (1 + Math.exp(-out[i]));
+        if (args.silu) siluForwardTs({ x: out, out });
       }),
     ),
   );
