@@ -47,11 +47,11 @@ export class AttentionEngine extends RowEngine {
     this.commit();
     const f32 = this.f32;
     if (d !== dPad || lq !== lqPad || lk !== lkPad) f32.fill(0, Q, OUT); // the inputs' padding
+    const { qStride, kvStride, outStride } = args;
     for (let s = 0; s < sets; s++) {
-      const [b, h] = [Math.floor(s / heads), s % heads];
-      copyRows(q, b * lq * args.qStride + h * d, args.qStride, f32, Q + s * lqPad * dPad, dPad, lq, d, scale);
-      copyRows(k, b * lk * args.kvStride + h * d, args.kvStride, f32, K + s * lkPad * dPad, dPad, lk, d, 1);
-      copyRows(v, b * lk * args.kvStride + h * d, args.kvStride, f32, V + s * lkPad * dPad, dPad, lk, d, 1);
+      copyRows(q, at(s, heads, lq, qStride, d), qStride, f32, Q + s * lqPad * dPad, dPad, lq, d, scale);
+      copyRows(k, at(s, heads, lk, kvStride, d), kvStride, f32, K + s * lkPad * dPad, dPad, lk, d, 1);
+      copyRows(v, at(s, heads, lk, kvStride, d), kvStride, f32, V + s * lkPad * dPad, dPad, lk, d, 1);
     }
 
     for (const { b0, b1, list, panels } of parts) {
@@ -78,9 +78,7 @@ export class AttentionEngine extends RowEngine {
 
     // in the output's memory order: a position's heads one after another
     for (let s = 0; s < sets; s++) {
-      const [b, h] = [Math.floor(s / heads), s % heads];
-      const to = b * lq * args.outStride + h * d;
-      copyRows(f32, OUT + s * lqPad * dPad, dPad, out, to, args.outStride, lq, d, 1);
+      copyRows(f32, OUT + s * lqPad * dPad, dPad, out, at(s, heads, lq, outStride, d), outStride, lq, d, 1);
     }
   }
 
