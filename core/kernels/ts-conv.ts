@@ -99,17 +99,27 @@ export function conv2dForwardTs(a: ConvForwardArgs): void {
   }
 }
 
-/** [B, C, P] -> [C, B, P]: batch-major planes as the channel-major matrix the gemm wants. */
-export function toChannelMajor(src: Storage, batch: number, channels: number, plane: number): Storage {
-  if (batch === 1) return src;
-  const out = allocate(dtypeOf(src), batch * channels * plane);
+/**
+ * [B, C, P] -> [C, B, P]: batch-major planes as the channel-major matrix the gemm wants, written into
+ * `out` from offset `at` (a new array when none is given; src itself for one image).
+ */
+export function toChannelMajor(
+  src: Storage,
+  batch: number,
+  channels: number,
+  plane: number,
+  out?: Storage,
+  at = 0,
+): Storage {
+  if (batch === 1 && !out) return src;
+  const dst = out ?? allocate(dtypeOf(src), batch * channels * plane);
   for (let b = 0; b < batch; b++)
     for (let c = 0; c < channels; c++)
-      out.set(
+      dst.set(
         src.subarray((b * channels + c) * plane, (b * channels + c + 1) * plane),
-        (c * batch + b) * plane,
+        at + (c * batch + b) * plane,
       );
-  return out;
+  return dst;
 }
 
 /** The output-side gradient as the product's [Cout, B Hout Wout], whichever layout it came in. */

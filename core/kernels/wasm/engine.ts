@@ -11,7 +11,7 @@ import type {
   ConvForwardArgs,
   ConvGeometry,
 } from '../registry.ts';
-import { validRange } from '../ts-conv.ts';
+import { toChannelMajor, validRange } from '../ts-conv.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
 import { FN } from './arena.ts';
 import { GemmEngine } from './gemm-engine.ts';
@@ -285,12 +285,7 @@ export class WasmEngine extends GemmEngine {
   private putGy(a: ConvBackwardFilterArgs | ConvBackwardInputArgs, GY: number): void {
     const plane = a.outH * a.outW;
     if (!a.gyBatchMajor || a.batch === 1) return this.put(a.gy, GY, a.cout * a.batch * plane);
-    for (let b = 0; b < a.batch; b++) {
-      for (let c = 0; c < a.cout; c++) {
-        const from = (b * a.cout + c) * plane;
-        this.f32.set(a.gy.subarray(from, from + plane), GY + (c * a.batch + b) * plane);
-      }
-    }
+    toChannelMajor(a.gy, a.batch, a.cout, plane, this.f32, GY);
   }
 
   private writeWino(at: number, fields: Record<keyof typeof WINO, number>): void {
