@@ -3,8 +3,7 @@
 // Convolutions build the window matrix (im2col) in the memory, multiply it there, and fold gradients
 // back (col2im) there too, so the largest matrix of a conv layer is never copied to or from JavaScript.
 // The 3x3 convolutions that keep the image size run as Winograd F(2x2, 3x3) instead, forward and for
-// both gradients (winograd-module.ts): 2.25 times fewer multiplies.
-import type { Storage } from '../../tensor.ts';
+// both gradients (winograd-engine.ts): 2.25 times fewer multiplies.
 import type {
   ConvBackwardFilterArgs,
   ConvBackwardInputArgs,
@@ -14,8 +13,7 @@ import type {
 import { toChannelMajor, validRange } from '../ts-conv.ts';
 import { GEO, GEO_FIELDS, ROW_FIELDS } from './conv-module.ts';
 import { FN } from './arena.ts';
-import { GemmEngine } from './gemm-engine.ts';
-import { paddedHeight, paddedWidth, WINO, WINO_FIELDS } from './winograd-module.ts';
+import { planes, WinogradEngine, type WinoShape } from './winograd-engine.ts';
 import { transformFilterGradient, transformWeights } from './winograd-weights.ts';
 
 /**
@@ -27,10 +25,7 @@ import { transformFilterGradient, transformWeights } from './winograd-weights.ts
 const WINOGRAD_MIN_CHANNELS = 8;
 const WINOGRAD_MIN_WORK = 1 << 15;
 
-/** Images in the memory, as the Winograd transforms address them. */
-type Planes = { storage: Storage; imgStride: number; chanStride: number };
-
-export class WasmEngine extends GemmEngine {
+export class WasmEngine extends WinogradEngine {
   // ---- convolution ----
 
   /**
@@ -103,10 +98,18 @@ export class WasmEngine extends GemmEngine {
    * planes. Either way the output is copied once.
    */
   conv2dForward(a: ConvForwardArgs): void {
+    const bias = a.bias ?? null;
     if (winogradFits(a, a.channels, a.cout)) {
-      const x = planes(a.x, true, a, a.channels);
-      const out = planes(a.out, !!a.batchMajor, a, a.cout);
-      return this.winograd(a, a.channels, a.cout, a.w, false, a.bias ?? null, x, out);
+      const x = this.imagesIn(
+        planes(a.x, true, a.batch, a.channels, a.height * a.width),
+        sizeOf(a, a.channels),
+      );
+      const out = this.imagesOut(
+        planes(a.out, !!a.batchMajor, a.batch, a.cout, a.height * a.width),
+        sizeOf(a, a.cout),
+      );
+      const U = (f32: Float32Array, at: number) => transformWeights(a.w, a.cout, a.channels, false, f32, at);
+      return this.winograd(sameShape(a), a.channels, a.cout, U, bias, x, out);
     }
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -134,7 +137,15 @@ export class WasmEngine extends GemmEngine {
 
   /** gw [Cout, K] = gy [Cout, N] im2col(x)^T. */
   conv2dBackwardFilter(a: ConvBackwardFilterArgs): void {
-    if (winogradFits(a, a.channels, a.cout)) return this.winogradFilterGradient(a);
+    const gw = a.gw as Float32Array;
+    if (winogradFits(a, a.channels, a.cout)) {
+      const plane = a.height * a.width;
+      const x = this.imagesIn(planes(a.x, true, a.batch, a.channels, plane), sizeOf(a, a.channels));
+      const gy = this.imagesIn(planes(a.gy, !!a.gyBatchMajor, a.batch, a.cout, plane), sizeOf(a, a.cout));
+      return this.winogradFilterGradient(sameShape(a), a.channels, a.cout, x, gy, (f32, C, step, ldc) =>
+        transformFilterGradient(f32, C, step, ldc, a.cout, a.channels, gw),
+      );
+    }
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
     const GY = this.take(a.cout * N);
@@ -153,9 +164,11 @@ export class WasmEngine extends GemmEngine {
   conv2dBackwardInput(a: ConvBackwardInputArgs): void {
     if (winogradFits(a, a.cout, a.channels)) {
       // the adjoint is itself a 3x3 convolution, of gy (in either layout) with the rotated filters
-      const gy = planes(a.gy, !!a.gyBatchMajor, a, a.cout);
-      const gx = planes(a.gx, true, a, a.channels);
-      return this.winograd(a, a.cout, a.channels, a.w, true, null, gy, gx);
+      const plane = a.height * a.width;
+      const gy = this.imagesIn(planes(a.gy, !!a.gyBatchMajor, a.batch, a.cout, plane), sizeOf(a, a.cout));
+      const gx = this.imagesOut(planes(a.gx, true, a.batch, a.channels, plane), sizeOf(a, a.channels));
+      const U = (f32: Float32Array, at: number) => transformWeights(a.w, a.channels, a.cout, true, f32, at);
+      return this.winograd(sameShape(a), a.cout, a.channels, U, null, gy, gx);
     }
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -183,114 +196,11 @@ export class WasmEngine extends GemmEngine {
     a.gx.set(this.f32.subarray(X, X + size));
   }
 
-  /**
-   * A 3x3 convolution at stride 1 and padding 1 from `cin` channels of `src` to `cout` of `dst`, as
-   * Winograd F(2x2, 3x3): the input transform, 16 products U_e V_e, the output transform (+ bias).
-   * `adjoint` convolves with w's filters swapped and rotated, as the input gradient does (transformWeights).
-   */
-  private winograd(
-    g: ConvGeometry,
-    cin: number,
-    cout: number,
-    w: Storage,
-    adjoint: boolean,
-    bias: Storage | null,
-    src: Planes,
-    dst: Planes,
-  ): void {
-    const { batch, height, width } = g;
-    const [tilesH, tilesW] = [Math.ceil(height / 2), Math.ceil(width / 2)];
-    const tiles = batch * tilesH * tilesW;
-    const n = tiles + 4; // spare columns: a row's last group of four tiles may run past the last tile
-    const size = (c: number) => batch * c * height * width;
-    this.reset();
-    const X = this.take(size(cin));
-    const OUT = this.take(size(cout));
-    const U = this.take(16 * cout * cin);
-    const V = this.take(16 * cin * n);
-    // M_e [cout, n] = U_e [cout, cin] V_e [cin, n]
-    const M = this.planProducts(16, [cout, n, cin], false, [U, cout * cin], [V, cin * n]);
-    const BIAS = this.take(cout);
-    const [GIN, GOUT] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
-    const inLists = this.phaseLists(size(cin) * 4);
-    const outLists = this.phaseLists(size(cout) * 4);
-    const scratch = Math.max(inLists.length, outLists.length);
-    const SCRATCH = this.take(scratch * paddedHeight(tilesH) * paddedWidth(tilesW));
-    this.commit();
-    this.put(src.storage, X, size(cin));
-    transformWeights(w, cout, cin, adjoint, this.f32, U);
-    if (bias) this.put(bias, BIAS, cout);
-    else this.f32.fill(0, BIAS, BIAS + cout);
-    const common = { batch, height, width, tilesH, tilesW, bias: BIAS * 4 };
-    this.writeWino(GIN, { ...common, ...src, src: X * 4, mats: V * 4, matStride: cin * n * 4, ld: n });
-    this.writeWino(GOUT, {
-      ...common,
-      ...dst,
-      src: OUT * 4,
-      mats: M.C * 4,
-      matStride: M.cStep * 4,
-      ld: M.ldc,
-    });
-    const scratchOf = (t: number) => (SCRATCH + t * paddedHeight(tilesH) * paddedWidth(tilesW)) * 4;
-    this.splitJobs(inLists, cin, (c0, c1, t) => [FN.winogradInput, GIN * 4, c0, c1, scratchOf(t)]);
-    for (const p of M.plans) this.runGemm(p);
-    this.splitJobs(outLists, cout, (c0, c1, t) => [FN.winogradOutput, GOUT * 4, c0, c1, scratchOf(t)]);
-    dst.storage.set(this.f32.subarray(OUT, OUT + size(cout)));
-  }
-
-  /**
-   * gw of a 3x3 convolution at stride 1 and padding 1 as Winograd F(2x2, 3x3)'s adjoint:
-   * gw = G^T [sum over tiles of (A gy A^T) ⊙ (B^T d B)] G, the sum being 16 products Z_e V_e^T.
-   */
-  private winogradFilterGradient(a: ConvBackwardFilterArgs): void {
-    const { batch, height, width, channels: cin, cout } = a;
-    const [tilesH, tilesW] = [Math.ceil(height / 2), Math.ceil(width / 2)];
-    const tiles = batch * tilesH * tilesW;
-    const n = tiles + 4; // as in winograd(); here the spare columns are zeroed, since products sum over them
-    const plane = height * width;
-    this.reset();
-    const X = this.take(batch * cin * plane);
-    const GY = this.take(batch * cout * plane);
-    const V = this.take(16 * cin * n);
-    const Z = this.take(16 * cout * n);
-    // D_e [cout, cin] = Z_e [cout, n] V_e^T [n, cin]
-    const D = this.planProducts(16, [cout, cin, n], true, [Z, cout * n], [V, cin * n]);
-    const [GIN, GGRAD] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
-    const inLists = this.phaseLists(batch * cin * plane * 4);
-    const gradLists = this.phaseLists(batch * cout * plane * 4);
-    const scratchFloats = paddedHeight(tilesH) * paddedWidth(tilesW);
-    const SCRATCH = this.take(Math.max(inLists.length, gradLists.length) * scratchFloats);
-    this.commit();
-    this.put(a.x, X, batch * cin * plane);
-    this.put(a.gy, GY, batch * cout * plane);
-    for (const [mats, rows] of [
-      [V, 16 * cin],
-      [Z, 16 * cout],
-    ]) {
-      for (let r = 0; r < rows; r++) this.f32.fill(0, mats + r * n + tiles, mats + (r + 1) * n);
-    }
-    const common = { batch, height, width, tilesH, tilesW, bias: 0, ld: n };
-    const x = planes(a.x, true, a, cin);
-    const gy = planes(a.gy, !!a.gyBatchMajor, a, cout);
-    this.writeWino(GIN, { ...common, ...x, src: X * 4, mats: V * 4, matStride: cin * n * 4 });
-    this.writeWino(GGRAD, { ...common, ...gy, src: GY * 4, mats: Z * 4, matStride: cout * n * 4 });
-    const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
-    this.splitJobs(inLists, cin, (c0, c1, t) => [FN.winogradInput, GIN * 4, c0, c1, scratchOf(t)]);
-    this.splitJobs(gradLists, cout, (c0, c1, t) => [FN.winogradGradient, GGRAD * 4, c0, c1, scratchOf(t)]);
-    for (const p of D.plans) this.runGemm(p);
-    transformFilterGradient(this.f32, D.C, D.cStep, D.ldc, cout, cin, a.gw as Float32Array);
-  }
-
   /** Puts gy at GY as the product's [Cout, B P], moving whole planes when it comes batch-major. */
   private putGy(a: ConvBackwardFilterArgs | ConvBackwardInputArgs, GY: number): void {
     const plane = a.outH * a.outW;
     if (!a.gyBatchMajor || a.batch === 1) return this.put(a.gy, GY, a.cout * a.batch * plane);
     toChannelMajor(a.gy, a.batch, a.cout, plane, this.f32, GY);
-  }
-
-  private writeWino(at: number, fields: Record<keyof typeof WINO, number>): void {
-    for (const [name, index] of Object.entries(WINO))
-      this.i32[at + index] = fields[name as keyof typeof WINO];
   }
 }
 
@@ -302,13 +212,10 @@ function winogradFits(g: ConvGeometry, cin: number, cout: number): boolean {
   return shape && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS && work >= WINOGRAD_MIN_WORK;
 }
 
-/**
- * Images [batch, channels, height, width] as the Winograd transforms address them: plane (b, c) at
- * b imgStride + c chanStride, batch-major (the layers' layout) or channel-major (a product's).
- */
-function planes(storage: Storage, batchMajor: boolean, g: ConvGeometry, channels: number): Planes {
-  const plane = g.height * g.width;
-  return batchMajor
-    ? { storage, imgStride: channels * plane, chanStride: plane }
-    : { storage, imgStride: plane, chanStride: g.batch * plane };
+const sizeOf = (g: ConvGeometry, channels: number) => g.batch * channels * g.height * g.width;
+
+/** The 3x3 same-size convolution as Winograd reads it: padding 1 before, the size kept. */
+function sameShape(g: ConvGeometry): WinoShape {
+  const { batch, height, width } = g;
+  return { r: 3, batch, inH: height, inW: width, outH: height, outW: width, lead: 1 };
 }

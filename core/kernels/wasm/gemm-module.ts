@@ -206,6 +206,9 @@ export const KERNEL_EXPORTS = [
   'winogradInput',
   'winogradOutput',
   'winogradGradient',
+  'winograd2Input',
+  'winograd2Output',
+  'winograd2Gradient',
 ] as const;
 
 export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
@@ -224,9 +227,12 @@ export function gemmModuleBytes(shared: boolean, maxPages: number): Uint8Array<A
     packTransposed(MR),
     packTransposed(NR),
     packRows(MR),
-    winogradInputFunction(),
-    winogradOutputFunction(),
-    winogradGradientFunction(),
+    winogradInputFunction(3),
+    winogradOutputFunction(3),
+    winogradGradientFunction(3),
+    winogradInputFunction(2),
+    winogradOutputFunction(2),
+    winogradGradientFunction(2),
   ];
   return assembleModule(
     KERNEL_EXPORTS.map((name, i) => ({ name, body: bodies[i] })),
