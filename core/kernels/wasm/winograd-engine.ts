@@ -1,14 +1,21 @@
-// The Winograd convolutions in WebAssembly (winograd-module.ts has the transforms and their formulas):
-// the 3x3 convolutions at stride 1 with padding 1 (the image size kept) as F(2x2, 3x3). Each is the
-// input transform, one gemm per transformed element, the output transform; the filter gradient is the
-// two image-reading transforms, the products, G^T D G.
+// The Winograd convolutions in WebAssembly (winograd-module.ts has the transforms and their formulas),
+// for two kinds of layer:
+// - 3x3 at stride 1 with padding 1 (the image size kept): F(2x2, 3x3) directly.
+// - 4x4 at stride 2 with padding 1 (the UNet's down-sampling; its up-sampling is the adjoint): split
+//   into its four phases (polyphase), such a convolution is a 2x2 one at stride 1, and F(2x2, 2x2) runs
+//   it. With P_pq[m, n] = x[2m + p - 1, 2n + q - 1] (zero outside the image),
+//     y[i, j] = sum over a, b, p, q of w[2a + p, 2b + q] P_pq[i + a, j + b]     (ky = 2a + p),
+//   a "valid" 2x2 convolution of 4 Cin phase channels on a grid of (outH + 1) x (outW + 1). Its input
+//   gradient is the adjoint ("full") 2x2 convolution of gy, whose 4 Cin outputs are gx's phases. The
+//   phases are im2col's window matrix for 2x2 windows at stride 2 (which tile the padded image), and
+//   col2im puts them back (engine.ts).
+// Each convolution here is: the input transform, one gemm per transformed element, the output
+// transform; the filter gradient is the two image-reading transforms, the products, G^T D G.
 import type { Storage } from '../../tensor.ts';
 import { FN } from './arena.ts';
 import { GemmEngine } from './gemm-engine.ts';
 import { paddedHeight, paddedWidth, WINO, WINO_FIELDS } from './winograd-module.ts';
 
-/** Images in the memory, as the Winograd transforms address them. */
-export type Planes = { storage: Storage; imgStride: number; chanStride: number };
 type Strides = { imgStride: number; chanStride: number };
 
 /**
@@ -25,8 +32,15 @@ export type WinoShape = {
   lead: 0 | 1;
 };
 
-/** Where a convolution's images come from and go to: laid out with `strides`, moved by `move`. */
-export type WinoImages = { strides: Strides; move: (f32: Float32Array, at: number) => void };
+/**
+ * Where a convolution's images come from and go to: laid out with `strides`, moved by `move` (after
+ * `take`, if any, has taken the arena space the move needs).
+ */
+export type WinoImages = {
+  strides: Strides;
+  take?: () => void;
+  move: (f32: Float32Array, at: number) => void;
+};
 
 const FNS = {
   3: { input: FN.winogradInput, output: FN.winogradOutput, gradient: FN.winogradGradient },
@@ -47,12 +61,7 @@ export class WinogradEngine extends GemmEngine {
     src: WinoImages,
     dst: WinoImages,
   ): void {
-    const { batch, r } = s;
-    const e = (r + 1) ** 2;
-    const [tilesH, tilesW] = [Math.ceil(s.outH / 2), Math.ceil(s.outW / 2)];
-    const n = batch * tilesH * tilesW + 4; // spare columns: a row's last group of four may run past the last tile
-    const inSize = batch * cin * s.inH * s.inW;
-    const outSize = batch * cout * s.outH * s.outW;
+    const { batch, e, tilesH, tilesW, n, inSize, outSize } = sizes(s, cin, cout);
     this.reset();
     const X = this.take(inSize);
     const OUT = this.take(outSize);
@@ -62,10 +71,9 @@ export class WinogradEngine extends GemmEngine {
     const M = this.planProducts(e, [cout, n, cin], false, [U, cout * cin], [V, cin * n]);
     const BIAS = this.take(cout);
     const [GIN, GOUT] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
-    const inLists = this.phaseLists(inSize * 4);
-    const outLists = this.phaseLists(outSize * 4);
-    const scratchFloats = paddedHeight(tilesH) * paddedWidth(tilesW);
-    const SCRATCH = this.take(Math.max(inLists.length, outLists.length) * scratchFloats);
+    const { inLists, outLists, scratchOf } = this.transformJobs(s, inSize, outSize);
+    src.take?.();
+    dst.take?.();
     this.commit();
     src.move(this.f32, X);
     weights(this.f32, U);
@@ -92,8 +100,7 @@ export class WinogradEngine extends GemmEngine {
       matStride: M.cStep * 4,
       ld: M.ldc,
     });
-    const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
-    const fn = FNS[r];
+    const fn = FNS[s.r];
     this.splitJobs(inLists, cin, (c0, c1, t) => [fn.input, GIN * 4, c0, c1, scratchOf(t)]);
     for (const p of M.plans) this.runGemm(p);
     this.splitJobs(outLists, cout, (c0, c1, t) => [fn.output, GOUT * 4, c0, c1, scratchOf(t)]);
@@ -113,13 +120,8 @@ export class WinogradEngine extends GemmEngine {
     gy: WinoImages,
     finish: (f32: Float32Array, C: number, cStep: number, ldc: number) => void,
   ): void {
-    const { batch, r } = s;
-    const e = (r + 1) ** 2;
-    const [tilesH, tilesW] = [Math.ceil(s.outH / 2), Math.ceil(s.outW / 2)];
-    const tiles = batch * tilesH * tilesW;
-    const n = tiles + 4; // as in winograd(); here the spare columns are zeroed, since products sum over them
-    const inSize = batch * cin * s.inH * s.inW;
-    const gySize = batch * cout * s.outH * s.outW;
+    // here the spare columns are zeroed, since the products sum over them
+    const { batch, e, tilesH, tilesW, tiles, n, inSize, outSize: gySize } = sizes(s, cin, cout);
     this.reset();
     const X = this.take(inSize);
     const GY = this.take(gySize);
@@ -128,10 +130,9 @@ export class WinogradEngine extends GemmEngine {
     // D_e [cout, cin] = Z_e [cout, n] V_e^T [n, cin]
     const D = this.planProducts(e, [cout, cin, n], true, [Z, cout * n], [V, cin * n]);
     const [GIN, GGRAD] = [this.take(WINO_FIELDS), this.take(WINO_FIELDS)];
-    const inLists = this.phaseLists(inSize * 4);
-    const gradLists = this.phaseLists(gySize * 4);
-    const scratchFloats = paddedHeight(tilesH) * paddedWidth(tilesW);
-    const SCRATCH = this.take(Math.max(inLists.length, gradLists.length) * scratchFloats);
+    const { inLists, outLists: gradLists, scratchOf } = this.transformJobs(s, inSize, gySize);
+    x.take?.();
+    gy.take?.();
     this.commit();
     x.move(this.f32, X);
     gy.move(this.f32, GY);
@@ -162,22 +163,40 @@ export class WinogradEngine extends GemmEngine {
       mats: Z * 4,
       matStride: cout * n * 4,
     });
-    const scratchOf = (t: number) => (SCRATCH + t * scratchFloats) * 4;
-    const fn = FNS[r];
+    const fn = FNS[s.r];
     this.splitJobs(inLists, cin, (c0, c1, t) => [fn.input, GIN * 4, c0, c1, scratchOf(t)]);
     this.splitJobs(gradLists, cout, (c0, c1, t) => [fn.gradient, GGRAD * 4, c0, c1, scratchOf(t)]);
     for (const p of D.plans) this.runGemm(p);
     finish(this.f32, D.C, D.cStep, D.ldc);
   }
 
-  /** Images taken into the memory as they are laid out. */
-  protected imagesIn(p: Planes, floats: number): WinoImages {
-    return { strides: p, move: (_, at) => this.put(p.storage, at, floats) };
+  /**
+   * Job lists for the transform reading `inSize` floats and the one reading or writing `outSize`, and
+   * each thread's scratch plane (a byte address).
+   */
+  private transformJobs(s: WinoShape, inSize: number, outSize: number) {
+    const inLists = this.phaseLists(inSize * 4);
+    const outLists = this.phaseLists(outSize * 4);
+    const floats = paddedHeight(Math.ceil(s.outH / 2)) * paddedWidth(Math.ceil(s.outW / 2));
+    const SCRATCH = this.take(Math.max(inLists.length, outLists.length) * floats);
+    return { inLists, outLists, scratchOf: (t: number) => (SCRATCH + t * floats) * 4 };
   }
 
-  /** Images written out of the memory as they are laid out. */
-  protected imagesOut(p: Planes, floats: number): WinoImages {
-    return { strides: p, move: (f32, at) => p.storage.set(f32.subarray(at, at + floats)) };
+  /**
+   * Images [batch, channels, plane] taken into the memory ('in') or written out of it ('out') as they
+   * are laid out (see planes).
+   */
+  protected images(
+    way: 'in' | 'out',
+    storage: Storage,
+    batchMajor: boolean,
+    [batch, channels, plane]: number[],
+  ): WinoImages {
+    const floats = batch * channels * plane;
+    const strides = planes(batchMajor, batch, channels, plane);
+    return way === 'in'
+      ? { strides, move: (_, at) => this.put(storage, at, floats) }
+      : { strides, move: (f32, at) => storage.set(f32.subarray(at, at + floats)) };
   }
 
   private writeWino(at: number, fields: Record<keyof typeof WINO, number>): void {
@@ -187,17 +206,30 @@ export class WinogradEngine extends GemmEngine {
 }
 
 /**
+ * A Winograd convolution's sizes: e transformed elements, its tiles (a tile row's last group of four
+ * may run past the last tile, into n - tiles spare columns), and the floats of its images.
+ */
+function sizes(s: WinoShape, cin: number, cout: number) {
+  const [tilesH, tilesW] = [Math.ceil(s.outH / 2), Math.ceil(s.outW / 2)];
+  const tiles = s.batch * tilesH * tilesW;
+  return {
+    batch: s.batch,
+    e: (s.r + 1) ** 2,
+    tilesH,
+    tilesW,
+    tiles,
+    n: tiles + 4,
+    inSize: s.batch * cin * s.inH * s.inW,
+    outSize: s.batch * cout * s.outH * s.outW,
+  };
+}
+
+/**
  * Images [batch, channels, plane] as the Winograd transforms address them: plane (b, c) at
  * b imgStride + c chanStride, batch-major (the layers' layout) or channel-major (a product's).
  */
-export function planes(
-  storage: Storage,
-  batchMajor: boolean,
-  batch: number,
-  channels: number,
-  plane: number,
-): Planes {
+function planes(batchMajor: boolean, batch: number, channels: number, plane: number): Strides {
   return batchMajor
-    ? { storage, imgStride: channels * plane, chanStride: plane }
-    : { storage, imgStride: plane, chanStride: batch * plane };
+    ? { imgStride: channels * plane, chanStride: plane }
+    : { imgStride: plane, chanStride: batch * plane };
 }

@@ -96,3 +96,71 @@ export function transformFilterGradient(
     }
   }
 }
+
+/**
+ * U_e = (G g G^T)[e] of F(2x2, 2x2) for the 2x2 filters of a 4x4 stride-2 convolution split into its
+ * phases (winograd-engine.ts): phase channel 4 c + 2 p + q's filter is g[a, b] = w[o, c, 2a + p, 2b + q]
+ * of weights [cout, cin, 4, 4]. Written as 9 matrices [cout, 4 cin], or, when `adjoint`, [4 cin, cout]
+ * with each filter rotated by 180 degrees (the input gradient's convolution).
+ */
+export function transformPhaseWeights(
+  w: ArrayLike<number>,
+  cout: number,
+  cin: number,
+  adjoint: boolean,
+  f32: Float32Array,
+  at: number,
+): void {
+  const plane = cout * 4 * cin;
+  for (let o = 0; o < cout; o++) {
+    for (let c = 0; c < cin; c++) {
+      for (let phase = 0; phase < 4; phase++) {
+        // g[a][b] = w[o, c, 2a + p, 2b + q]; the adjoint's filter is g rotated: g'[a][b] = g[1 - a][1 - b]
+        const from = (o * cin + c) * 16 + (phase >> 1) * 4 + (phase & 1);
+        let [g00, g01, g10, g11] = [w[from], w[from + 2], w[from + 8], w[from + 10]];
+        if (adjoint) [g00, g01, g10, g11] = [g11, g10, g01, g00];
+        const to = at + (adjoint ? (4 * c + phase) * cout + o : (o * cin + c) * 4 + phase);
+        // G g: rows (g00, g01), (g00 + g10, g01 + g11), (g10, g11); each row (u, v) times G^T: u, u + v, v
+        for (let i = 0; i < 3; i++) {
+          const u = i === 0 ? g00 : i === 1 ? g00 + g10 : g10;
+          const v = i === 0 ? g01 : i === 1 ? g01 + g11 : g11;
+          f32[to + 3 * i * plane] = u;
+          f32[to + (3 * i + 1) * plane] = u + v;
+          f32[to + (3 * i + 2) * plane] = v;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The filter gradient of a 4x4 stride-2 convolution from F(2x2, 2x2)'s 9 products D_e [cout, 4 cin]
+ * (D_e at float offset at + e stride, rows of ldc): each phase channel's 2x2 gradient G^T D G, put back
+ * at w[o, c, 2a + p, 2b + q] of gw [cout, cin, 4, 4].
+ */
+export function transformPhaseFilterGradient(
+  f32: Float32Array,
+  at: number,
+  stride: number,
+  ldc: number,
+  cout: number,
+  cin: number,
+  gw: Float32Array,
+): void {
+  const d = new Float64Array(9);
+  for (let o = 0; o < cout; o++) {
+    for (let k = 0; k < 4 * cin; k++) {
+      for (let e = 0; e < 9; e++) d[e] = f32[at + e * stride + o * ldc + k];
+      const [c, p, q] = [k >> 2, (k >> 1) & 1, k & 1];
+      for (let a = 0; a < 2; a++) {
+        // G^T = [1 1 0; 0 1 1] on the left (rows a, a + 1 of D), then G on the right
+        const e0 = d[3 * a] + d[3 * a + 3];
+        const e1 = d[3 * a + 1] + d[3 * a + 4];
+        const e2 = d[3 * a + 2] + d[3 * a + 5];
+        const to = (o * cin + c) * 16 + (2 * a + p) * 4 + q;
+        gw[to] = e0 + e1;
+        gw[to + 2] = e1 + e2;
+      }
+    }
+  }
+}
