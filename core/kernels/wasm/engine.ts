@@ -117,7 +117,7 @@ export class WasmEngine extends WinogradEngine {
       const out = this.images('out', a.out, !!a.batchMajor, [a.batch, a.cout, plane]);
       const U = (f32: Float32Array, at: number) =>
         transformPhaseWeights(a.w, a.cout, a.channels, false, f32, at);
-      return this.winograd(phaseShape(a, 0), 4 * a.channels, a.cout, U, bias, this.phasesIn(a, a.x), out);
+      return this.winograd(phaseShape(a, 0), 4 * a.channels, a.cout, U, bias, this.phases('in', a, a.x), out);
     }
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -162,7 +162,7 @@ export class WasmEngine extends WinogradEngine {
         shape,
         4 * a.channels,
         a.cout,
-        this.phasesIn(a, a.x),
+        this.phases('in', a, a.x),
         gy,
         (f32, C, step, ldc) => transformPhaseFilterGradient(f32, C, step, ldc, a.cout, a.channels, gw),
       );
@@ -198,7 +198,15 @@ export class WasmEngine extends WinogradEngine {
       const gy = this.images('in', a.gy, !!a.gyBatchMajor, [a.batch, a.cout, plane]);
       const U = (f32: Float32Array, at: number) =>
         transformPhaseWeights(a.w, a.cout, a.channels, true, f32, at);
-      return this.winograd(phaseShape(a, 1), a.cout, 4 * a.channels, U, null, gy, this.phasesOut(a, a.gx));
+      return this.winograd(
+        phaseShape(a, 1),
+        a.cout,
+        4 * a.channels,
+        U,
+        null,
+        gy,
+        this.phases('out', a, a.gx),
+      );
     }
     this.reset();
     const { K, N, X, TABLE, GEOP } = this.takeConv(a);
@@ -227,13 +235,15 @@ export class WasmEngine extends WinogradEngine {
   }
 
   /**
-   * Images x [B, C, H, W] (batch-major) taken into the memory as their four phases, channel-major:
-   * im2col of 2x2 windows at stride 2 and padding 1, whose row 4c + 2p + q is
-   * P_pq[b, m, n] = x[b, c, 2m + p - 1, 2n + q - 1] (zero outside the image).
+   * Images [B, C, H, W] (batch-major) as their four phases in the memory, channel-major: the window
+   * matrix of 2x2 windows at stride 2 and padding 1, whose row 4c + 2p + q is
+   * P_pq[b, m, n] = x[b, c, 2m + p - 1, 2n + q - 1] (zero outside the image). 'in' takes x there by
+   * im2col; 'out' puts the phases back into gx by col2im (onto zeros: the windows do not overlap).
    */
-  private phasesIn(a: ConvGeometry, x: Storage): WinoImages {
+  private phases(way: 'in' | 'out', a: ConvGeometry, storage: Storage): WinoImages {
     const geo = phaseGeometry(a);
     const N = a.batch * geo.outH * geo.outW;
+    const size = sizeOf(a, a.channels);
     let [X, TABLE, GEOP, lists] = [0, 0, 0, [] as number[]];
     return {
       strides: { imgStride: geo.outH * geo.outW, chanStride: N },
@@ -241,30 +251,15 @@ export class WasmEngine extends WinogradEngine {
         ({ X, TABLE, GEOP } = this.takeConv(geo));
         lists = this.phaseLists(4 * a.channels * N);
       },
-      move: (_, at) => {
-        this.put(x, X, sizeOf(a, a.channels));
-        this.im2col(geo, this.writeGeometry(geo, X, at, N, TABLE, GEOP), lists);
-      },
-    };
-  }
-
-  /** gx [B, C, H, W] from its four phases in the memory, laid out as phasesIn's: col2im puts them back. */
-  private phasesOut(a: ConvGeometry, gx: Storage): WinoImages {
-    const geo = phaseGeometry(a);
-    const N = a.batch * geo.outH * geo.outW;
-    const size = sizeOf(a, a.channels);
-    let [GX, TABLE, GEOP, lists] = [0, 0, 0, [] as number[]];
-    return {
-      strides: { imgStride: geo.outH * geo.outW, chanStride: N },
-      take: () => {
-        ({ X: GX, TABLE, GEOP } = this.takeConv(geo));
-        lists = this.phaseLists(4 * a.channels * N);
-      },
       move: (f32, at) => {
-        f32.fill(0, GX, GX + size); // col2im adds onto zeros; the windows do not overlap
-        const geoPtr = this.writeGeometry(geo, GX, at, N, TABLE, GEOP);
+        const geoPtr = this.writeGeometry(geo, X, at, N, TABLE, GEOP);
+        if (way === 'in') {
+          this.put(storage, X, size);
+          return this.im2col(geo, geoPtr, lists);
+        }
+        f32.fill(0, X, X + size);
         this.splitJobs(lists, a.channels, (c0, c1) => [FN.col2im, geoPtr, 4 * c0, 4 * c1]);
-        gx.set(f32.subarray(GX, GX + size));
+        storage.set(f32.subarray(X, X + size));
       },
     };
   }
@@ -281,20 +276,27 @@ export class WasmEngine extends WinogradEngine {
 function winogradFits(g: ConvGeometry, cin: number, cout: number): boolean {
   const shape =
     g.kh === 3 && g.kw === 3 && g.strideH === 1 && g.strideW === 1 && g.padH === 1 && g.padW === 1;
-  const work = g.height * g.width * cin * cout;
-  return shape && Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS && work >= WINOGRAD_MIN_WORK;
+  return shape && worthTransforming(g.height * g.width, cin, cout);
 }
 
 /**
  * 4x4 convolutions at stride 2 with padding 1 (the UNet's down-sampling, and the adjoint of its
  * up-sampling) run as F(2x2, 2x2) on their four phases, above the same sizes as winogradFits, counted
- * on the phases' 2x2 convolution (4 Cin channels on the output's grid).
+ * on the phases' 2x2 convolution: 4 Cin channels on the output's grid, channels
+ * counted per side as the layer's.
  */
 function phasesFit(g: ConvGeometry & { cout: number }): boolean {
   const shape =
     g.kh === 4 && g.kw === 4 && g.strideH === 2 && g.strideW === 2 && g.padH === 1 && g.padW === 1;
-  const work = g.outH * g.outW * 4 * g.channels * g.cout;
-  return shape && Math.min(g.channels, g.cout) >= WINOGRAD_MIN_CHANNELS && work >= WINOGRAD_MIN_WORK;
+  return shape && worthTransforming(4 * g.outH * g.outW, g.channels, g.cout);
+}
+
+/**
+ * Enough channels on each side, and work per image (points x Cin x Cout: the pixels, or for the phases
+ * 4 per output pixel) to pay for the transforms.
+ */
+function worthTransforming(points: number, cin: number, cout: number): boolean {
+  return Math.min(cin, cout) >= WINOGRAD_MIN_CHANNELS && points * cin * cout >= WINOGRAD_MIN_WORK;
 }
 
 const sizeOf = (g: ConvGeometry, channels: number) => g.batch * channels * g.height * g.width;
