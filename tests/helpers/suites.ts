@@ -3,16 +3,14 @@
 // output is printed whole when it ends (never interleaved); the exit code is non-zero if either failed.
 import { spawn } from 'node:child_process';
 
-const suites: [name: string, dir: string][] = [
-  ['unit', 'tests/unit'],
-  ['stages', 'tests/stages'],
-];
+// package.json's test:unit and test:stages scripts
+const suites = ['unit', 'stages'];
 
 const runs = suites.map(
-  ([name, dir]) =>
+  (name) =>
     new Promise<number>((resolve) => {
       const started = Date.now();
-      const child = spawn(process.execPath, ['node_modules/uvu/bin.js', '-r', 'tsx', dir, '\\.test\\.ts$'], {
+      const child = spawn('npm', ['run', '--silent', `test:${name}`], {
         // the children write to pipes: keep uvu's colours only when the output is a terminal
         env: process.stdout.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env,
       });
@@ -22,7 +20,7 @@ const runs = suites.map(
       child.on('close', (code, signal) => {
         const seconds = ((Date.now() - started) / 1000).toFixed(0);
         const status = code === 0 ? 'passed' : `FAILED (${signal ?? `exit ${code}`})`;
-        process.stdout.write(`\n=== ${name} (${dir}): ${status} in ${seconds} s ===\n${Buffer.concat(out)}`);
+        process.stdout.write(`\n=== test:${name}: ${status} in ${seconds} s ===\n${Buffer.concat(out)}`);
         resolve(code ?? 1);
       });
     }),
