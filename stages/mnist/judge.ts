@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { colourDistance } from '../../core/eval/colour.ts';
+import { parallelBarsShare } from '../../core/eval/stripes.ts';
 import {
   checkImages,
   judgeSamples,
@@ -16,14 +17,15 @@ import { readSafetensors } from '../../core/io/safetensors.ts';
 import { useBackend } from '../../core/kernels/select.ts';
 import { usageLine, UsageError, type FlagSpec } from '../lib/cli.ts';
 import { OutputDir } from '../lib/output.ts';
-import type { ImageData, Images } from './data.ts';
+import { pickImages, type ImageData, type Images } from './data.ts';
 import type { ImageStage, JudgeFlags } from './flags.ts';
 
 /**
  * The judge's scores, plus for colour images the distance between the samples' and the held-out images'
- * histograms of mean hue and saturation (0: the same colours, 1: none in common).
+ * histograms of mean hue and saturation (0: the same colours, 1: none in common), and for shapes asked
+ * to be stripes the share whose bars are parallel (core/eval/stripes.ts), which the judge cannot tell.
  */
-export type StageScores = JudgeScores & { colour?: number };
+export type StageScores = JudgeScores & { colour?: number; bars?: number };
 
 /** Judge geometry of a data set. */
 const shapeOf = (data: ImageData) => ({ ...data, classes: data.classNames.length });
@@ -51,6 +53,12 @@ export function scoreImages(
 ): StageScores {
   const scores: StageScores = judgeSamples(judge, images, count, real, asked);
   if (data.channels === 3) scores.colour = colourDistance(images, count, test.images, test.count, data.size);
+  const stripes = data.classNames.indexOf('stripes');
+  if (data.name === 'shapes' && asked && scores.asked?.perClass[stripes] != null) {
+    const pixels = data.channels * data.size * data.size;
+    const which = Array.from(asked, (k, i) => (k === stripes ? i : -1)).filter((i) => i >= 0);
+    scores.bars = parallelBarsShare(pickImages(images, which, pixels), which.length, data.size);
+  }
   return scores;
 }
 
@@ -74,7 +82,8 @@ function committedJudge(data: ImageData) {
 export function formatScores(s: StageScores, data: ImageData): string {
   const fid = data.name === 'mnist' ? 'MNIST-FID' : 'FID';
   const colour = s.colour === undefined ? '' : ` | colour ${s.colour.toFixed(3)}`;
-  const line = `confident ${s.confident.toFixed(3)} | class entropy ${s.entropy.toFixed(3)} | ${fid} ${s.fid.toFixed(1)}${colour} (${s.samples} samples)`; // prettier-ignore
+  const bars = s.bars === undefined ? '' : ` | stripes with parallel bars ${s.bars.toFixed(3)}`;
+  const line = `confident ${s.confident.toFixed(3)} | class entropy ${s.entropy.toFixed(3)} | ${fid} ${s.fid.toFixed(1)}${colour}${bars} (${s.samples} samples)`; // prettier-ignore
   if (!s.asked) return line;
   const name = (k: number) => data.classNames[k];
   const each = s.asked.perClass

@@ -12,6 +12,7 @@ import {
   meanHueSaturation,
   rgbToHsv,
 } from '../../core/eval/colour.ts';
+import { barsScores, parallelBarsShare, powerSpectrum } from '../../core/eval/stripes.ts';
 import { Rng } from '../../core/index.ts';
 
 const close = (a: number, b: number, tol: number, what: string) =>
@@ -244,6 +245,53 @@ test('colourDistance: two real sets are close; noise, greys and squeezed hues ar
     const d = colourDistance(a.images, a.count, images, a.count, 28);
     assert.ok(d > 0.5 && d > 3 * real, `real vs ${name}: ${d}, real vs real: ${real}`);
   }
+});
+
+test('powerSpectrum: a cosine of 4 cycles across a row puts its energy at frequencies +-4 alone', () => {
+  const size = 28;
+  const mask = new Float32Array(size * size);
+  for (let p = 0; p < mask.length; p++) mask[p] = 0.5 + 0.5 * Math.cos((2 * Math.PI * 4 * (p % size)) / size);
+  const power = powerSpectrum(mask, size);
+  const total = power.reduce((a, b) => a + b, 0);
+  const at = power[4] + power[size - 4]; // (ky 0, kx 4) and (ky 0, kx -4)
+  close(at / total, 1, 1e-9, 'share at kx = +-4');
+  close(power[4], power[size - 4], 1e-9 * total, 'a real mask has a symmetric spectrum');
+});
+
+test('parallel bars: real stripes have them, no other real class does, nor noise, nor bars in two directions', () => {
+  const set = drawShapes(600, 'bars');
+  const plane = 3 * 28 * 28;
+  const ofClass = (k: number, images = set.images) => {
+    const which = [...set.labels.keys()].filter((i) => set.labels[i] === k);
+    const out = new Float32Array(which.length * plane);
+    which.forEach((i, n) => out.set(images.subarray(i * plane, (i + 1) * plane), n * plane));
+    return { images: out, count: which.length };
+  };
+  const share = ({ images, count }: { images: Float32Array; count: number }) =>
+    parallelBarsShare(images, count, 28);
+  const stripes = SHAPE_CLASSES.indexOf('stripes');
+  assert.ok(share(ofClass(stripes)) >= 0.95, `real stripes: ${share(ofClass(stripes))}`);
+  for (let k = 0; k < SHAPE_CLASSES.length; k++) {
+    if (k !== stripes) assert.ok(share(ofClass(k)) <= 0.02, `real ${SHAPE_CLASSES[k]}: ${share(ofClass(k))}`);
+  }
+  const rng = new Rng('bars-noise');
+  assert.ok(share(ofClass(stripes, mapPixels(set, () => [rng.uniform(), rng.uniform(), rng.uniform()]))) <= 0.02); // prettier-ignore
+  // Each stripes image laid over itself turned by 90 degrees (at each pixel the more saturated of the
+  // two): as many bars, in two directions at right angles.
+  const crossed = ofClass(stripes);
+  for (let n = 0; n < crossed.count; n++) {
+    const copy = crossed.images.slice(n * plane, (n + 1) * plane);
+    const rgb = (p: number) => [copy[p], copy[p + 784], copy[p + 1568]] as const;
+    for (let p = 0; p < 784; p++) {
+      const turned = (p % 28) * 28 + (27 - Math.floor(p / 28)); // the pixel that lands on p
+      if (rgbToHsv(...rgb(turned))[1] > rgbToHsv(...rgb(p))[1]) {
+        for (let c = 0; c < 3; c++) crossed.images[n * plane + c * 784 + p] = copy[c * 784 + turned];
+      }
+    }
+  }
+  const scores = barsScores(crossed.images, crossed.count, 28);
+  const median = [...scores].sort((a, b) => a - b)[scores.length >> 1];
+  assert.ok(share(crossed) <= 0.05, `bars in two directions: ${share(crossed)} (median score ${median})`);
 });
 
 test.run();
