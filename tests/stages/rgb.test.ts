@@ -59,7 +59,7 @@ test('a tiny RGB config trains, its loss falls, and its samples, grid and real i
   assert.ok(chroma(join(out, 'real.png')) > 20, `real.png chroma ${chroma(join(out, 'real.png'))}`);
   assert.ok(chroma(join(out, 'grid.png')) > 5, `grid.png chroma ${chroma(join(out, 'grid.png'))}`);
   assert.match(run.stdout, /judge: asked shape [\d.]+ \(disc: [\d.]+, square: /);
-  assert.match(run.stdout, /\| colour [\d.]+ \(12 samples\)/);
+  assert.match(run.stdout, /\| colour [\d.]+ \| stripes with parallel bars [\d.]+ \(12 samples\)/);
 });
 
 test('a config whose model does not fit its data set, and samples of the wrong shape, are refused in one line', () => {
@@ -103,6 +103,22 @@ test('the committed RGB checkpoint draws the shapes asked in the colours of the 
   assert.ok(s.entropy >= RGB_FLOOR.entropy, msg);
   assert.ok(s.fid <= RGB_FLOOR.fid, msg);
   assert.ok(s.colour <= RGB_FLOOR.colour, msg);
+});
+
+test('rgb:bars: the committed checkpoint keeps real stripes parallel at a low noise level; digits are refused', () => {
+  const bars = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'stages/rgb/bars-by-sigma.ts', ...args], {
+      encoding: 'utf8',
+    });
+  const run = bars('stages/rgb/shapes.safetensors', '--n', '12');
+  assert.is(run.status, 0, run.stderr);
+  const row = run.stdout.trim().split('\n').at(-1) ?? '';
+  const shares = row.split(' | ').slice(1).map(Number); // sigma 0.1, 0.25, 0.5, 1, 2
+  assert.is(shares.length, 5, run.stdout);
+  assert.ok(shares[0] >= 0.75 && shares[4] <= shares[0], run.stdout);
+  const digits = bars('stages/mnist/class.safetensors');
+  assert.is(digits.status, 1);
+  assert.match(digits.stderr, /expected a class-conditional shapes checkpoint at 28x28/);
 });
 
 test.run();
