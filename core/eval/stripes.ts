@@ -22,18 +22,19 @@ const DIRECTION_STEP = Math.PI / 60;
 const SAT_LO = 0.4;
 const SAT_HI = 0.55;
 
+const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
+
 /** The soft shape mask [size * size] of the image at `offset` in planar RGB images, values in [0, 1]. */
 export function saturationMask(images: Float32Array, offset: number, size: number): Float32Array {
   const plane = size * size;
   const mask = new Float32Array(plane);
   for (let p = 0; p < plane; p++) {
-    const clamp = (v: number) => Math.min(1, Math.max(0, v));
     const [, s] = rgbToHsv(
-      clamp(images[offset + p]),
-      clamp(images[offset + plane + p]),
-      clamp(images[offset + 2 * plane + p]),
+      clamp01(images[offset + p]),
+      clamp01(images[offset + plane + p]),
+      clamp01(images[offset + 2 * plane + p]),
     );
-    mask[p] = clamp((s - SAT_LO) / (SAT_HI - SAT_LO));
+    mask[p] = clamp01((s - SAT_LO) / (SAT_HI - SAT_LO));
   }
   return mask;
 }
@@ -48,45 +49,46 @@ export function powerSpectrum(mask: Float32Array, size: number): Float64Array {
   let mean = 0;
   for (let p = 0; p < n; p++) mean += mask[p];
   mean /= n;
-  const cos = new Float64Array(size);
-  const sin = new Float64Array(size);
+  const re = Float64Array.from(mask, (v) => v - mean);
+  const im = new Float64Array(n);
+  const turns = { cos: new Float64Array(size), sin: new Float64Array(size) };
   for (let k = 0; k < size; k++) {
-    cos[k] = Math.cos((2 * Math.PI * k) / size);
-    sin[k] = Math.sin((2 * Math.PI * k) / size);
+    turns.cos[k] = Math.cos((2 * Math.PI * k) / size);
+    turns.sin[k] = Math.sin((2 * Math.PI * k) / size);
   }
-  // rows: R[y, kx] = sum_x m[y, x] e^{-2 pi i kx x / size}
-  const rRe = new Float64Array(n);
-  const rIm = new Float64Array(n);
-  for (let y = 0; y < size; y++) {
-    for (let kx = 0; kx < size; kx++) {
-      let re = 0;
-      let im = 0;
-      for (let x = 0; x < size; x++) {
-        const v = mask[y * size + x] - mean;
-        const j = (kx * x) % size;
-        re += v * cos[j];
-        im -= v * sin[j];
-      }
-      rRe[y * size + kx] = re;
-      rIm[y * size + kx] = im;
+  const [rowRe, rowIm] = [new Float64Array(n), new Float64Array(n)];
+  for (let y = 0; y < size; y++) dftLine(re, im, y * size, 1, size, turns, rowRe, rowIm);
+  const [outRe, outIm] = [new Float64Array(n), new Float64Array(n)];
+  for (let x = 0; x < size; x++) dftLine(rowRe, rowIm, x, size, size, turns, outRe, outIm);
+  return outRe.map((r, k) => r * r + outIm[k] * outIm[k]);
+}
+
+/**
+ * One line of a 2-D array, its `size` values at `start`, `start + step`, ...: out[k] = sum_j v[j]
+ * e^{-2 pi i k j / size}, written back along the same line. `turns` holds cos and sin of 2 pi m / size.
+ */
+function dftLine(
+  re: Float64Array,
+  im: Float64Array,
+  start: number,
+  step: number,
+  size: number,
+  turns: { cos: Float64Array; sin: Float64Array },
+  outRe: Float64Array,
+  outIm: Float64Array,
+): void {
+  for (let k = 0; k < size; k++) {
+    let sumRe = 0;
+    let sumIm = 0;
+    for (let j = 0; j < size; j++) {
+      const m = (k * j) % size;
+      const [a, b] = [re[start + j * step], im[start + j * step]];
+      sumRe += a * turns.cos[m] + b * turns.sin[m];
+      sumIm += b * turns.cos[m] - a * turns.sin[m];
     }
+    outRe[start + k * step] = sumRe;
+    outIm[start + k * step] = sumIm;
   }
-  // columns: F[ky, kx] = sum_y R[y, kx] e^{-2 pi i ky y / size}
-  const power = new Float64Array(n);
-  for (let kx = 0; kx < size; kx++) {
-    for (let ky = 0; ky < size; ky++) {
-      let re = 0;
-      let im = 0;
-      for (let y = 0; y < size; y++) {
-        const j = (ky * y) % size;
-        const [a, b] = [rRe[y * size + kx], rIm[y * size + kx]];
-        re += a * cos[j] + b * sin[j];
-        im += b * cos[j] - a * sin[j];
-      }
-      power[ky * size + kx] = re * re + im * im;
-    }
-  }
-  return power;
 }
 
 /**

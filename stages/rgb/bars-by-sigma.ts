@@ -33,6 +33,7 @@ runMain(async () => {
   const n = which.length;
   const pixels = 3 * 28 * 28;
   const x0 = pickImages(test.images, which, pixels).map((v) => 2 * v - 1); // the model's [-1, 1]
+  const eps = new Rng(flags.seed).randn([n, 3, 28, 28]).data as Float32Array; // the same noise at every level
   // every checkpoint is read and checked before any work
   const models = flags.positionals.map((path) => {
     const ckpt = readCheckpoint(path);
@@ -50,7 +51,6 @@ runMain(async () => {
     const objective = objectiveOf(cfg);
     const denoise = objective.denoiser(imageNet(ema, objective), new Array<number>(n).fill(stripes));
     const shares = SIGMAS.map((sigma) => {
-      const eps = new Rng(flags.seed).randn([n, 3, 28, 28]).data as Float32Array;
       const x = new Tensor(
         x0.map((v, i) => v + sigma * eps[i]),
         [n, 3, 28, 28],

@@ -14,6 +14,7 @@ import {
 } from '../../core/eval/colour.ts';
 import { barsScores, parallelBarsShare, powerSpectrum } from '../../core/eval/stripes.ts';
 import { Rng } from '../../core/index.ts';
+import { pickImages } from '../../stages/mnist/data.ts';
 
 const close = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tolerance ${tol})`);
@@ -263,9 +264,7 @@ test('parallel bars: real stripes have them, no other real class does, nor noise
   const plane = 3 * 28 * 28;
   const ofClass = (k: number, images = set.images) => {
     const which = [...set.labels.keys()].filter((i) => set.labels[i] === k);
-    const out = new Float32Array(which.length * plane);
-    which.forEach((i, n) => out.set(images.subarray(i * plane, (i + 1) * plane), n * plane));
-    return { images: out, count: which.length };
+    return { images: pickImages(images, which, plane), count: which.length };
   };
   const share = ({ images, count }: { images: Float32Array; count: number }) =>
     parallelBarsShare(images, count, 28);
