@@ -5,7 +5,7 @@
 //   npm run rgb:bars -- CHECKPOINT... [--n 100] [--seed 7]
 import { Rng, Tensor, UNet } from '../../core/index.ts';
 import { SHAPE_CLASSES } from '../../core/data/shapes.ts';
-import { imageNet } from '../../core/diffusion/image.ts';
+import { imageNet, toUnit } from '../../core/diffusion/image.ts';
 import { parallelBarsShare } from '../../core/eval/stripes.ts';
 import { readCheckpoint, restoreCheckpoint } from '../../core/io/checkpoint.ts';
 import { useBackend } from '../../core/kernels/select.ts';
@@ -55,9 +55,7 @@ runMain(async () => {
         x0.map((v, i) => v + sigma * eps[i]),
         [n, 3, 28, 28],
       );
-      const estimate = denoise(x, { s: sigma, a: 1 }).data as Float32Array;
-      const images = estimate.map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
-      return parallelBarsShare(images, n, 28).toFixed(2);
+      return parallelBarsShare(toUnit(denoise(x, { s: sigma, a: 1 }), 1), n, 28).toFixed(2);
     });
     console.log([path, ...shares].join(' | '));
   }
