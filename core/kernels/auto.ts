@@ -15,6 +15,37 @@ import { KERNELS, type KernelSpec } from './table.ts';
 
 // Under Node the choices are remembered per machine; a page (web/) measures afresh on every load.
 const cacheDir = () => join(process.cwd(), 'node_modules', '.cache', 'diffusion-ts');
+/** Bumped when choices made before may be wrong: v2, once threads stopped measuring at the same time. */
+const CACHE_VERSION = 'v2';
+
+// Threads that split a batch (core/parallel/) each have a selector, and they meet new shapes at the same
+// moment. Measuring side by side, each timed the others' work as much as its own, and two threads
+// could choose differently for one shape, and then round differently. So one thread measures at a time,
+// under a lock every thread of the program shares, and under Node it first rereads the choices file,
+// where another thread may have just decided the same shape.
+let sharedLock: Int32Array | null = null;
+
+/** The program's measuring lock, made on first use (null where SharedArrayBuffer is unavailable). */
+export function autoLock(): Int32Array | null {
+  if (sharedLock === null && typeof SharedArrayBuffer !== 'undefined') {
+    sharedLock = new Int32Array(new SharedArrayBuffer(4));
+  }
+  return sharedLock;
+}
+
+/** A worker's side: measure under the lock of the thread that started it. */
+export function adoptAutoLock(lock: Int32Array | null | undefined): void {
+  if (lock) sharedLock = lock;
+}
+
+function acquire(lock: Int32Array): void {
+  while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 100);
+}
+
+function release(lock: Int32Array): void {
+  Atomics.store(lock, 0, 0);
+  Atomics.notify(lock, 0, 1);
+}
 
 export class AutoSelector {
   private readonly choices = new Map<string, string>();
@@ -22,6 +53,8 @@ export class AutoSelector {
   private readonly shortlist = new Map<string, Set<string>>();
   private dirty = false;
   private readonly file: string | null = null;
+  /** Decisions under way on this thread: a composed kernel's warm-up meets its parts' shapes inside its own. */
+  private depth = 0;
 
   /** `candidates`: backend names in order of preference when times tie; `kernelsOf` their own kernels. */
   constructor(
@@ -32,16 +65,23 @@ export class AutoSelector {
   ) {
     if (!isNode) return;
     const machine = `${cpus()[0]?.model ?? 'cpu'}-${cpus().length}-${process.version}-${fingerprint}`;
-    this.file = join(cacheDir(), `kernel-choices-${machine.replace(/[^A-Za-z0-9.-]+/g, '_')}.json`);
+    const name = `kernel-choices-${CACHE_VERSION}-${machine.replace(/[^A-Za-z0-9.-]+/g, '_')}.json`;
+    this.file = join(cacheDir(), name);
+    this.reload();
+    process.on('exit', () => this.save());
+  }
+
+  /** Adds the choices file's entries that this selector has not made itself. */
+  private reload(): void {
+    if (this.file === null) return;
     try {
       if (existsSync(this.file)) {
         const saved = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>;
-        for (const [k, v] of Object.entries(saved)) this.choices.set(k, v);
+        for (const [k, v] of Object.entries(saved)) if (!this.choices.has(k)) this.choices.set(k, v);
       }
     } catch {
       // a corrupt cache only costs a re-measurement
     }
-    process.on('exit', () => this.save());
   }
 
   /** The backends this selector chose so far, by kernel and shape. */
@@ -62,8 +102,9 @@ export class AutoSelector {
           const k = this.kernelsOf(b)[name];
           return k ? [[b, k as unknown as (a: unknown) => void] as [string, (a: unknown) => void]] : [];
         });
-        let backend = this.choices.get(id);
-        if (!all.some(([b]) => b === backend)) {
+        const decide = () => {
+          let backend = this.choices.get(id);
+          if (all.some(([b]) => b === backend)) return backend;
           // the calibration speaks for shapes at least its size; smaller ones time every backend
           const size = (a: unknown) => spec.outputs(a as never).reduce((n, o) => n + (o?.length ?? 0), 0);
           const big = size(args) >= size(spec.calibration());
@@ -74,13 +115,30 @@ export class AutoSelector {
             args,
             spec,
           );
-        }
+          this.save(); // now, for the other threads
+          return backend;
+        };
+        const backend = all.some(([b]) => b === this.choices.get(id)) ? this.choices.get(id) : this.locked(decide); // prettier-ignore
         impl = all.find(([b]) => b === backend)?.[1] as (a: unknown) => void;
         chosen.set(id, impl);
       }
       impl(args);
     };
     return run as unknown as KernelSet[K];
+  }
+
+  /** `decide` with this program's threads measuring one at a time, after rereading what they chose. */
+  private locked(decide: () => string | undefined): string | undefined {
+    const lock = this.depth === 0 ? sharedLock : null;
+    if (lock) acquire(lock);
+    this.depth++;
+    try {
+      if (lock) this.reload();
+      return decide();
+    } finally {
+      this.depth--;
+      if (lock) release(lock);
+    }
   }
 
   private calibrate(name: KernelName, impls: [string, (a: unknown) => void][]): Set<string> {
@@ -93,8 +151,12 @@ export class AutoSelector {
       for (let r = 0; r < 3; r++) impl(args);
       return [backend, (performance.now() - t) / 3] as const;
     });
+    // The first candidate, the one expected to win at scale, is never ruled out here: on a small
+    // instance its fixed costs (copies into the module, handing work to threads) weigh most, and a
+    // WebAssembly convolution can time slower than the TypeScript one there and still be many times
+    // faster on the UNet's shapes; ruled out, it cost every convolution of a run (docs/performance.md).
     const best = Math.min(...times.map(([, t]) => t));
-    allowed = new Set(times.filter(([, t]) => t <= 4 * best).map(([b]) => b));
+    allowed = new Set(times.filter(([b, t]) => t <= 4 * best || b === impls[0][0]).map(([b]) => b));
     this.shortlist.set(name, allowed);
     this.log(
       `auto: calibrated ${name}: ${times.map(([b, t]) => `${b} ${(t * 1000).toFixed(0)}us`).join(', ')}`,

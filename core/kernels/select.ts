@@ -4,6 +4,7 @@
 // per kernel and shape (auto.ts) over exactly the kernels of the table (table.ts).
 import { backendInfo, backendKernels, listBackends, registerBackend, setBackend, type KernelSet } from './registry.ts'; // prettier-ignore
 import { AutoSelector } from './auto.ts';
+export { adoptAutoLock, autoLock } from './auto.ts';
 import { KERNEL_NAMES } from './table.ts';
 import './ts.ts';
 

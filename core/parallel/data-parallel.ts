@@ -14,7 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import { cpuCount, envVar } from '../env.ts';
 import { imageNet } from '../diffusion/image.ts';
 import { sliceDraw, type ImageNet, type ImageObjective, type NoiseDraw } from '../diffusion/objectives.ts';
-import { backendModules, setKernelThreads, sharedDevice, useBackend } from '../kernels/select.ts';
+import { autoLock, backendModules, setKernelThreads, sharedDevice, useBackend } from '../kernels/select.ts';
 import { slice } from '../ops/shape.ts';
 import type { UNet } from '../nn/unet.ts';
 import { Tensor } from '../tensor.ts';
@@ -98,6 +98,7 @@ export class DataParallel {
         weights: shared.weights,
         grads,
         kernelThreads,
+        autoLock: autoLock(),
       };
       return spawnWorker(setup);
     });

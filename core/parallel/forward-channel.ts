@@ -8,6 +8,8 @@ export type ForwardSetup = {
   backend: string;
   backendModules: string[];
   kernelThreads: number;
+  /** The starting thread's lock under which 'auto' measures (core/kernels/auto.ts). */
+  autoLock: Int32Array | null;
   /** The model's parameters, one after another in parameters() order. */
   weights: Float32Array;
   channel: ChannelBuffers;

@@ -7,7 +7,7 @@
 // the time embedding are per image; each gemm output is one dot product whose order does not depend on
 // the other columns), so on the wasm and ts backends the split batch gives the unsplit one's numbers
 // bit for bit.
-import { backendModules, setKernelThreads } from '../kernels/select.ts';
+import { autoLock, backendModules, setKernelThreads } from '../kernels/select.ts';
 import type { UNet } from '../nn/unet.ts';
 import { concat, slice } from '../ops/shape.ts';
 import { noGrad, Tensor } from '../tensor.ts';
@@ -50,7 +50,7 @@ export class ParallelForward {
       buffers.map((channel) => {
         const setup: ForwardSetup = {
           ...{ model: model.config, backend: opts.backend, backendModules: backendModules() },
-          ...{ kernelThreads, weights, channel },
+          ...{ kernelThreads, weights, channel, autoLock: autoLock() },
         };
         return startThread(setup, 'forward-worker');
       }),

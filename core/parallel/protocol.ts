@@ -3,7 +3,7 @@ import type { UNetConfig } from '../nn/unet-config.ts';
 import type { ObjectiveSpec } from '../diffusion/objectives.ts';
 import type { Tensor } from '../tensor.ts';
 import { envVar, isNode } from '../env.ts';
-import { setKernelThreads, useBackend } from '../kernels/select.ts';
+import { adoptAutoLock, setKernelThreads, useBackend } from '../kernels/select.ts';
 
 /** workerData: the model to build, the backend to run it on, and the shared weight and gradient arrays. */
 export type WorkerSetup = {
@@ -15,6 +15,8 @@ export type WorkerSetup = {
   weights: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   kernelThreads: number;
+  /** The starting thread's lock under which 'auto' measures (core/kernels/auto.ts). */
+  autoLock: Int32Array | null;
 };
 
 /** One share of a batch: images, their noise levels and their noise. */
@@ -39,10 +41,12 @@ export async function startWorkerBackend(setup: {
   backendModules: string[];
   kernelThreads: number;
   backend: string;
+  autoLock: Int32Array | null;
 }): Promise<string> {
   // a page's worker bundle imports its backends itself (web/forward-worker.ts)
   if (isNode) for (const url of setup.backendModules) await import(url);
   if (!envVar('DIFFUSION_THREADS')) setKernelThreads(setup.kernelThreads);
+  adoptAutoLock(setup.autoLock); // 'auto' measures one thread at a time, the starting one included
   return useBackend(setup.backend);
 }
 
