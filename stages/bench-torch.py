@@ -71,7 +71,8 @@ def batch_of(cfg, b):
     return x, t, y
 
 
-def train_row(name, b, min_runs=3, budget=20):
+def train_step(name, b):
+    """One training step of config `name` at batch b (forward, backward, Adam), as a function."""
     model, cfg = model_of(name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, t, y = batch_of(cfg, b)
@@ -83,19 +84,44 @@ def train_row(name, b, min_runs=3, budget=20):
         loss.backward()
         opt.step()
 
-    ms, runs = timed(step, min_runs, budget)
-    emit(f'unet train step b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
-         peakMiB=peak_mib())
+    return step
 
 
-def forward_row(name, b, min_runs=3, budget=20):
+def forward_step(name, b):
+    """One forward pass of config `name` at batch b under torch.inference_mode(), as a sampler runs it."""
     model, cfg = model_of(name)
     model.eval()
     x, t, y = batch_of(cfg, b)
-    with torch.inference_mode():
-        ms, runs = timed(lambda: model(x, t, y), min_runs, budget)
-    emit(f'unet forward b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
+
+    def step():
+        with torch.inference_mode():
+            model(x, t, y)
+
+    return step
+
+
+def unet_row(kind, name, b, min_runs=3, budget=20):
+    ms, runs = timed((train_step if kind == 'train' else forward_step)(name, b), min_runs, budget)
+    what = 'unet train step' if kind == 'train' else 'unet forward'
+    emit(f'{what} b{b}' + ('' if name == 'default' else f' {name}'), b / (ms / 1000), 'images/s', ms, runs,
          peakMiB=peak_mib())
+
+
+def serve(step):
+    """Steps on request for `npm run bench -- --paired` (stages/lib/paired.ts): after a warm-up step a line
+    {"ready": true}; then each input line N runs N steps and is answered by their milliseconds."""
+    step()
+    print(json.dumps({'ready': True}), flush=True)
+    while True:
+        line = sys.stdin.readline().strip()
+        if not line.isdigit() or int(line) < 1:
+            return
+        ms = []
+        for _ in range(int(line)):
+            t = time.perf_counter()
+            step()
+            ms.append((time.perf_counter() - t) * 1000)
+        print(json.dumps({'ms': ms}), flush=True)
 
 
 def unet_row_apart(spec, threads):
@@ -113,11 +139,15 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--rows', default='matmul,conv,train,forward,seed')
     p.add_argument('--unet', help='one UNet row only, in this process: kind:config:batch (train:default:64)')
+    p.add_argument('--serve', action='store_true', help='with --unet: serve steps on stdin for the paired bench')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.unet:
         kind, name, b = a.unet.split(':')
-        (train_row if kind == 'train' else forward_row)(name, int(b), *((2, 30) if name == 'seed' else ()))
+        if a.serve:
+            serve((train_step if kind == 'train' else forward_step)(name, int(b)))
+        else:
+            unet_row(kind, name, int(b), *((2, 30) if name == 'seed' else ()))
         return
     print(f'# PyTorch {torch.__version__}, {torch.get_num_threads()} threads', file=sys.stderr)
     rows = a.rows.split(',')

@@ -13,7 +13,9 @@
 //                                   the tiny config at batch 2), on one thread and split, as `sample` runs
 // --smoke runs tiny shapes in a few seconds (the test suite uses it); --backends picks backends, --rows
 // the groups of rows (matmul, unet, conv); --unet one UNet row of any config in stages/mnist/, a
-// class-conditional one (class.json) with a label per image.
+// class-conditional one (class.json) with a label per image. --paired kind:config:batch steps ours and
+// PyTorch's (stages/bench-torch.py, three thread settings) in turn and prints the ratios, round by round
+// (stages/lib/paired.ts); it needs Debian's python3-torch and is never run by the tests with PyTorch.
 import {
   Adam,
   conv2d,
@@ -33,6 +35,8 @@ import { medianTime } from './lib/timing.ts';
 import { collectGarbage, PeakMemory } from './lib/peak-memory.ts';
 import { clearPool } from '../core/buffer-pool.ts';
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pairedRun, pairedSummary, ratiosAgainstBest, serveSteps } from './lib/paired.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
@@ -74,12 +78,31 @@ runMain(async () => {
       default: '',
       help: 'one UNet row only, kind:config:batch:threads (train:default:64:1), on the first backend',
     },
+    serve: { type: 'boolean', help: 'with --unet: serve steps on stdin for --paired instead of timing' },
+    paired: {
+      type: 'string',
+      default: '',
+      help: 'kind:config:batch: ours (every core) and PyTorch (three thread settings) stepped in turn, as ratios',
+    },
+    rounds: { type: 'int', default: 10, min: 1, help: 'with --paired: rounds of turns' },
+    seconds: { type: 'float', default: 4, min: 0.1, help: 'with --paired: about how long each turn steps' },
+    python: { type: 'string', default: 'python3', help: 'with --paired: the Python that has PyTorch' },
   });
   const smoke = flags.smoke;
+  if (flags.paired !== '') {
+    await paired(flags.paired, flags.backends.split(',')[0], flags);
+    return;
+  }
   if (flags.unet !== '') {
     // one row in this process (a full run starts one such process per UNet row)
     const backend = flags.backends.split(',')[0];
     await useBackend(backend);
+    if (flags.serve) {
+      const work = await unetStep(parseUnetSpec(flags.unet), backend);
+      await serveSteps(work.step);
+      work.close();
+      return;
+    }
     console.log(JSON.stringify(await unetRow(parseUnetSpec(flags.unet), backend, smoke)));
     return;
   }
@@ -212,6 +235,52 @@ function parseUnetSpec(text: string): UnetSpec {
   return { kind, name, batch: b, threads: t };
 }
 
+/**
+ * The paired bench: ours on `backend` with the batch split between every core, and PyTorch's same row
+ * on all cores, on all cores with its OpenMP threads sleeping at barriers (OMP_WAIT_POLICY=PASSIVE),
+ * and on one thread, each in a process of its own, stepped in turn (stages/lib/paired.ts).
+ */
+async function paired(
+  text: string,
+  backend: string,
+  opts: { rounds: number; seconds: number; python: string; json: boolean },
+): Promise<void> {
+  const [kind, name, batch] = text.split(':');
+  const threads = defaultThreads(backend);
+  const spec = parseUnetSpec(`${kind}:${name}:${batch}:${threads}`);
+  const rowText = `${spec.kind}:${spec.name}:${spec.batch}`;
+  const torch = (args: string[]) => [join(import.meta.dirname, 'bench-torch.py'), '--unet', rowText, '--serve', ...args]; // prettier-ignore
+  const ours = {
+    name: 'ours',
+    command: process.execPath,
+    args: [
+      ...process.execArgv,
+      process.argv[1],
+      '--backends',
+      backend,
+      '--unet',
+      `${rowText}:${threads}`,
+      '--serve',
+    ],
+  };
+  const theirs = [
+    { name: `pytorch ${threads} threads`, command: opts.python, args: torch(['--threads', `${threads}`]) },
+    { name: `pytorch passive`, command: opts.python, args: torch(['--threads', `${threads}`]), env: { OMP_WAIT_POLICY: 'PASSIVE' } }, // prettier-ignore
+    { name: 'pytorch 1 thread', command: opts.python, args: torch(['--threads', '1']) },
+  ];
+  console.error(`paired: ${rowText}, ours on ${backend} with ${threads} threads; ${opts.rounds} rounds of ~${opts.seconds} s turns`); // prettier-ignore
+  const rounds = await pairedRun(ours, theirs, {
+    ...opts,
+    batch: spec.batch,
+    log: (line) => console.error(line),
+  });
+  if (!opts.json) for (const line of pairedSummary(rounds)) console.log(line);
+  else {
+    for (const r of rounds) console.log(JSON.stringify({ paired: rowText, backend, ...r }));
+    console.log(JSON.stringify({ paired: rowText, backend, againstBest: ratiosAgainstBest(rounds) }));
+  }
+}
+
 /** A UNet row measured in a process of its own (this program with --unet), so its peak is its own. */
 function unetRowApart(spec: UnetSpec, backend: string): Row {
   const text = `${spec.kind}:${spec.name}:${spec.batch}:${spec.threads}`;
@@ -230,63 +299,67 @@ function unetRowApart(spec: UnetSpec, backend: string): Row {
  * what earlier work left (the buffer pool, garbage) is let go.
  */
 async function unetRow(spec: UnetSpec, backend: string, smoke: boolean): Promise<Row> {
+  const { kind, batch, threads } = spec;
+  const [minRuns, budget] = smoke ? [1, 50] : [3, kind === 'train' ? 20000 : 15000];
+  const work = await unetStep(spec, backend);
+  clearPool();
+  collectGarbage();
+  const peak = new PeakMemory();
+  let r: { ms: number; runs: number; peakMiB: number };
+  try {
+    peak.start();
+    r = { ...(await medianTime(work.step, minRuns, budget)), peakMiB: peak.stop() };
+  } finally {
+    peak.close();
+    work.close();
+  }
+  const what = kind === 'train' ? 'unet train step' : 'unet forward';
+  const bench = `${what} b${batch}${rowSuffix(spec.name)}${threads > 1 ? ` ${threads} threads` : ''}`;
+  return { bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r };
+}
+
+/**
+ * The work of a UNet row: `step` runs one training step (forward, backward, Adam, its arrays back to the
+ * pool after it, as stage:mnist trains) or one forward pass under tidy; `close` stops its threads.
+ */
+async function unetStep(
+  spec: UnetSpec,
+  backend: string,
+): Promise<{ step: () => unknown; close: () => void }> {
   const { kind, name, batch, threads } = spec;
   const rng = new Rng(1);
   const { cfg, net, x, t, labels } = unetWork(name, batch, rng);
-  const [minRuns, budget] = smoke ? [1, 50] : [3, kind === 'train' ? 20000 : 15000];
-  const watched = async (fn: () => unknown) => {
-    clearPool();
-    collectGarbage();
-    const peak = new PeakMemory();
-    try {
-      peak.start();
-      const r = await medianTime(fn, minRuns, budget);
-      return { ...r, peakMiB: peak.stop() };
-    } finally {
-      peak.close();
-    }
-  };
-  let r: { ms: number; runs: number; peakMiB: number };
   if (kind === 'train') {
     const opt = new Adam(net.parameters(), { lr: 1e-4 });
     const target = rng.randn(x.shape);
-    // each step's arrays go back to the pool for the next (stepScope), as stage:mnist trains
     const { params } = opt;
     if (threads === 1) {
-      r = await watched(() =>
+      const step = () =>
         stepScope(params, () => {
           const loss = mseLoss(net.forward(x, t, { labels }), target);
           opt.zeroGrad();
           loss.backward();
           opt.step();
           return loss.item();
-        }),
-      );
-    } else {
-      const objective = objectiveOf(cfg);
-      const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
-      const draw = objective.draw(x, rng);
-      draw.labels = labels;
-      r = await watched(() =>
-        stepScope(params, async () => {
-          const loss = await parallel.lossAndGrad(x, draw);
-          opt.step();
-          return loss;
-        }),
-      );
-      parallel.close();
-      setKernelThreads(null); // the benches after this one get every core again
+        });
+      return { step, close: () => {} };
     }
-  } else if (threads === 1) {
-    r = await watched(() => tidy(() => net.forward(x, t, { labels })));
-  } else {
-    const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
-    r = await watched(() => tidy(() => forward.forward(x, t, { labels })));
-    forward.close();
+    const objective = objectiveOf(cfg);
+    const parallel = await DataParallel.start(net, objective, { threads, backend, batch });
+    const draw = objective.draw(x, rng);
+    draw.labels = labels;
+    const step = () =>
+      stepScope(params, async () => {
+        const loss = await parallel.lossAndGrad(x, draw);
+        opt.step();
+        return loss;
+      });
+    // the benches after this one get every core again
+    return { step, close: () => (parallel.close(), setKernelThreads(null)) };
   }
-  const what = kind === 'train' ? 'unet train step' : 'unet forward';
-  const bench = `${what} b${batch}${rowSuffix(name)}${threads > 1 ? ` ${threads} threads` : ''}`;
-  return { bench, backend, value: batch / (r.ms / 1000), unit: 'images/s', ...r };
+  if (threads === 1) return { step: () => tidy(() => net.forward(x, t, { labels })), close: () => {} };
+  const forward = await ParallelForward.start(net, { threads, backend, maxBatch: batch });
+  return { step: () => tidy(() => forward.forward(x, t, { labels })), close: () => forward.close() };
 }
 
 /**

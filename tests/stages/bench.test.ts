@@ -4,6 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { availableParallelism as cores } from 'node:os';
 
 test('npm run bench -- --smoke --json: every backend reports a positive figure for every bench', () => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'stages/bench.ts', '--smoke', '--json'], {
@@ -55,6 +56,31 @@ test('bench --rows measures only the groups asked for; an unknown group is refus
   const bad = bench('--rows', 'conv,matmull');
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /--rows: unknown group 'matmull'/);
+});
+
+test('bench --paired steps ours and each PyTorch setting in turn and pairs their figures; a contender that cannot start is named', () => {
+  // tests/helpers/fake-serve.mjs stands in for PyTorch: the protocol, not the speed, is under test
+  const run = bench('--paired', 'train:tiny:2', '--rounds', '2', '--seconds', '0.1', '--python', 'tests/helpers/fake-serve.mjs'); // prettier-ignore
+  assert.is(run.status, 0, run.stderr);
+  const lines = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.is(lines.length, 3);
+  const names = (lines[0].theirs as { name: string }[]).map((t) => t.name);
+  assert.equal(names, ['pytorch 2 threads', 'pytorch passive', 'pytorch 1 thread'].map((n) => n.replace("2", `${Math.min(4, cores())}`))); // prettier-ignore
+  for (const round of lines.slice(0, 2)) {
+    for (const t of round.theirs as { value: number; ours: number; ratio: number }[]) {
+      assert.ok(t.value > 0 && t.ours > 0, JSON.stringify(t));
+      assert.ok(Math.abs(t.ratio - t.ours / t.value) < 1e-9, JSON.stringify(t));
+    }
+  }
+  assert.is((lines[2].againstBest as number[]).length, 2);
+  assert.match(run.stderr, /round 2\/2/);
+
+  const missing = bench('--paired', 'train:tiny:2', '--rounds', '1', '--python', 'no-such-python');
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, /error: pytorch .* stopped before answering: spawn no-such-python ENOENT/);
 });
 
 test.run();
