@@ -213,9 +213,10 @@ export class AutoSelector {
 
   save(): void {
     if (!this.dirty || this.file === null) return;
+    this.reload(); // what the other threads wrote stays: each thread's selector saves, at exit too
     try {
       mkdirSync(cacheDir(), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
+      const tmp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
       writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.choices), null, 1));
       renameSync(tmp, this.file);
       this.dirty = false;
