@@ -7,6 +7,7 @@
 // exactly the same choices as the first and therefore the same numbers (backends round differently).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { join } from 'node:path';
 import { isNode } from '../env.ts';
 import type { Storage } from '../tensor.ts';
@@ -216,7 +217,7 @@ export class AutoSelector {
     this.reload(); // what the other threads wrote stays: each thread's selector saves, at exit too
     try {
       mkdirSync(cacheDir(), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      const tmp = `${this.file}.${process.pid}.${threadId}.tmp`;
       writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.choices), null, 1));
       renameSync(tmp, this.file);
       this.dirty = false;
