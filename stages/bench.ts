@@ -35,8 +35,7 @@ import { medianTime } from './lib/timing.ts';
 import { collectGarbage, PeakMemory } from './lib/peak-memory.ts';
 import { clearPool } from '../core/buffer-pool.ts';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
-import { pairedRun, pairedSummary, ratiosAgainstBest, serveSteps } from './lib/paired.ts';
+import { pairedBench, serveSteps } from './lib/paired.ts';
 import { backendChoices, setKernelThreads, useBackend } from '../core/kernels/select.ts';
 import './lib/flags.ts'; // registers the backends
 import { DataParallel, defaultThreads } from '../core/parallel/data-parallel.ts';
@@ -90,7 +89,9 @@ runMain(async () => {
   });
   const smoke = flags.smoke;
   if (flags.paired !== '') {
-    await paired(flags.paired, flags.backends.split(',')[0], flags);
+    const backend = flags.backends.split(',')[0];
+    const [kind, name, batch] = flags.paired.split(':');
+    await pairedBench(parseUnetSpec(`${kind}:${name}:${batch}:${defaultThreads(backend)}`), backend, flags);
     return;
   }
   if (flags.unet !== '') {
@@ -233,52 +234,6 @@ function parseUnetSpec(text: string): UnetSpec {
     );
   }
   return { kind, name, batch: b, threads: t };
-}
-
-/**
- * The paired bench: ours on `backend` with the batch split between every core, and PyTorch's same row
- * on all cores, on all cores with its OpenMP threads sleeping at barriers (OMP_WAIT_POLICY=PASSIVE),
- * and on one thread, each in a process of its own, stepped in turn (stages/lib/paired.ts).
- */
-async function paired(
-  text: string,
-  backend: string,
-  opts: { rounds: number; seconds: number; python: string; json: boolean },
-): Promise<void> {
-  const [kind, name, batch] = text.split(':');
-  const threads = defaultThreads(backend);
-  const spec = parseUnetSpec(`${kind}:${name}:${batch}:${threads}`);
-  const rowText = `${spec.kind}:${spec.name}:${spec.batch}`;
-  const torch = (args: string[]) => [join(import.meta.dirname, 'bench-torch.py'), '--unet', rowText, '--serve', ...args]; // prettier-ignore
-  const ours = {
-    name: 'ours',
-    command: process.execPath,
-    args: [
-      ...process.execArgv,
-      process.argv[1],
-      '--backends',
-      backend,
-      '--unet',
-      `${rowText}:${threads}`,
-      '--serve',
-    ],
-  };
-  const theirs = [
-    { name: `pytorch ${threads} threads`, command: opts.python, args: torch(['--threads', `${threads}`]) },
-    { name: `pytorch passive`, command: opts.python, args: torch(['--threads', `${threads}`]), env: { OMP_WAIT_POLICY: 'PASSIVE' } }, // prettier-ignore
-    { name: 'pytorch 1 thread', command: opts.python, args: torch(['--threads', '1']) },
-  ];
-  console.error(`paired: ${rowText}, ours on ${backend} with ${threads} threads; ${opts.rounds} rounds of ~${opts.seconds} s turns`); // prettier-ignore
-  const rounds = await pairedRun(ours, theirs, {
-    ...opts,
-    batch: spec.batch,
-    log: (line) => console.error(line),
-  });
-  if (!opts.json) for (const line of pairedSummary(rounds)) console.log(line);
-  else {
-    for (const r of rounds) console.log(JSON.stringify({ paired: rowText, backend, ...r }));
-    console.log(JSON.stringify({ paired: rowText, backend, againstBest: ratiosAgainstBest(rounds) }));
-  }
 }
 
 /** A UNet row measured in a process of its own (this program with --unet), so its peak is its own. */

@@ -5,6 +5,7 @@
 // engines; measured in turn, a drift moves both sides of a ratio alike. Only one process steps at a
 // time; the others wait on their standard input, and their threads sleep.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /**
@@ -155,4 +156,36 @@ export function pairedSummary(rounds: PairedRound[]): string[] {
   const best = ratiosAgainstBest(rounds);
   lines.push(`against the fastest of theirs in each round: ratio ${range(best)}; sorted ${[...best].sort((a, b) => a - b).map((x) => x.toFixed(2)).join(' ')}`); // prettier-ignore
   return lines;
+}
+
+/**
+ * The paired bench of one UNet row (bench.ts --paired): ours on `backend` with the batch split between
+ * `spec.threads` threads, and PyTorch's same row (bench-torch.py --serve) on as many threads, on as many
+ * with its OpenMP threads sleeping at barriers (OMP_WAIT_POLICY=PASSIVE), and on one; the rounds on
+ * standard error as they come, then a summary (or, with `json`, each round and the ratios as JSON lines).
+ */
+export async function pairedBench(
+  spec: { kind: string; name: string; batch: number; threads: number },
+  backend: string,
+  opts: { rounds: number; seconds: number; python: string; json: boolean },
+): Promise<void> {
+  const { threads } = spec;
+  const row = `${spec.kind}:${spec.name}:${spec.batch}`;
+  const stages = join(import.meta.dirname, '..');
+  const torch = (args: string[]) => [join(stages, 'bench-torch.py'), '--unet', row, '--serve', ...args];
+  const ourArgs = ['--backends', backend, '--unet', `${row}:${threads}`, '--serve'];
+  const ours = { name: 'ours', command: process.execPath, args: [...process.execArgv, join(stages, 'bench.ts'), ...ourArgs] }; // prettier-ignore
+  const theirs = [
+    { name: `pytorch ${threads} threads`, command: opts.python, args: torch(['--threads', `${threads}`]) },
+    { name: `pytorch passive`, command: opts.python, args: torch(['--threads', `${threads}`]), env: { OMP_WAIT_POLICY: 'PASSIVE' } }, // prettier-ignore
+    { name: 'pytorch 1 thread', command: opts.python, args: torch(['--threads', '1']) },
+  ];
+  console.error(`paired: ${row}, ours on ${backend} with ${threads} threads; ${opts.rounds} rounds of ~${opts.seconds} s turns`); // prettier-ignore
+  const log = (line: string) => console.error(line);
+  const rounds = await pairedRun(ours, theirs, { ...opts, batch: spec.batch, log });
+  if (!opts.json) for (const line of pairedSummary(rounds)) console.log(line);
+  else {
+    for (const r of rounds) console.log(JSON.stringify({ paired: row, backend, ...r }));
+    console.log(JSON.stringify({ paired: row, backend, againstBest: ratiosAgainstBest(rounds) }));
+  }
 }
