@@ -54,6 +54,9 @@ type Row = {
   peakMiB?: number;
 };
 
+/** What --backends measures unless told otherwise. */
+const ALL_BACKENDS = 'ts,wasm,gpu,gpu-async';
+
 /** The groups of rows `--rows` picks from, in the order they run. */
 const ROW_GROUPS = ['matmul', 'unet', 'conv'] as const;
 
@@ -63,8 +66,8 @@ runMain(async () => {
     smoke: { type: 'boolean', help: 'tiny shapes, a few seconds: checks every backend runs' },
     backends: {
       type: 'string',
-      default: 'ts,wasm,gpu,gpu-async',
-      help: 'comma-separated backends to measure',
+      default: ALL_BACKENDS,
+      help: 'comma-separated backends to measure (--paired: the first; wasm unless given)',
     },
     runs: { type: 'int', default: 5, min: 1, help: 'minimum timed runs per figure' },
     rows: {
@@ -89,9 +92,14 @@ runMain(async () => {
   });
   const smoke = flags.smoke;
   if (flags.paired !== '') {
-    const backend = flags.backends.split(',')[0];
-    const [kind, name, batch] = flags.paired.split(':');
-    await pairedBench(parseUnetSpec(`${kind}:${name}:${batch}:${defaultThreads(backend)}`), backend, flags);
+    const backend = flags.backends === ALL_BACKENDS ? 'wasm' : flags.backends.split(',')[0];
+    const parts = flags.paired.split(':');
+    if (parts.length !== 3 || !(Number.isInteger(Number(parts[2])) && Number(parts[2]) >= 1)) {
+      throw new UsageError(
+        `--paired: expected kind:config:batch, e.g. train:default:64; got '${flags.paired}'`,
+      );
+    }
+    await pairedBench(parseUnetSpec(`${flags.paired}:${defaultThreads(backend)}`), backend, flags);
     return;
   }
   if (flags.unet !== '') {

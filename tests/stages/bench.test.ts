@@ -78,6 +78,10 @@ test('bench --paired steps ours and each PyTorch setting in turn and pairs their
   assert.is((lines[2].againstBest as number[]).length, 2);
   assert.match(run.stderr, /round 2\/2/);
 
+  const malformed = bench('--paired', 'train:tiny');
+  assert.is(malformed.status, 2);
+  assert.match(malformed.stderr, /--paired: expected kind:config:batch/);
+
   const missing = bench('--paired', 'train:tiny:2', '--rounds', '1', '--python', 'no-such-python');
   assert.is(missing.status, 1);
   assert.match(missing.stderr, /error: pytorch .* stopped before answering: spawn no-such-python ENOENT/);
