@@ -31,7 +31,7 @@ import {
 } from '../core/index.ts';
 import { objectiveOf, readConfig } from './lib/config.ts';
 import { parseFlags, runMain, UsageError } from './lib/cli.ts';
-import { medianTime } from './lib/timing.ts';
+import { median, medianTime } from './lib/timing.ts';
 import { collectGarbage, PeakMemory } from './lib/peak-memory.ts';
 import { clearPool } from '../core/buffer-pool.ts';
 import { spawnSync } from 'node:child_process';
@@ -217,8 +217,7 @@ runMain(async () => {
         }
         x.requiresGrad = false;
         w.requiresGrad = false;
-        times.sort((p, q) => p - q);
-        const ms = times[Math.floor(times.length / 2)];
+        const ms = median(times);
         emit({ bench: `${name} bwd`, backend, value: (2 * flops) / ms / 1e6, unit: 'GFLOP/s', runs, ms });
       }
     }

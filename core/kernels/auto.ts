@@ -103,14 +103,17 @@ export class AutoSelector {
           const k = this.kernelsOf(b)[name];
           return k ? [[b, k as unknown as (a: unknown) => void] as [string, (a: unknown) => void]] : [];
         });
+        // a choice made before (here, in the file, or by another thread) for a backend still present
+        const known = () => {
+          const backend = this.choices.get(id);
+          return all.some(([b]) => b === backend) ? backend : undefined;
+        };
         const decide = () => {
-          let backend = this.choices.get(id);
-          if (all.some(([b]) => b === backend)) return backend;
           // the calibration speaks for shapes at least its size; smaller ones time every backend
           const size = (a: unknown) => spec.outputs(a as never).reduce((n, o) => n + (o?.length ?? 0), 0);
           const big = size(args) >= size(spec.calibration());
           const allowed = big ? this.calibrate(name, all) : new Set(all.map(([b]) => b));
-          backend = this.measure(
+          const backend = this.measure(
             id,
             all.filter(([b]) => allowed.has(b)),
             args,
@@ -119,7 +122,7 @@ export class AutoSelector {
           this.save(); // now, for the other threads
           return backend;
         };
-        const backend = all.some(([b]) => b === this.choices.get(id)) ? this.choices.get(id) : this.locked(decide); // prettier-ignore
+        const backend = known() ?? this.locked(() => known() ?? decide());
         impl = all.find(([b]) => b === backend)?.[1] as (a: unknown) => void;
         chosen.set(id, impl);
       }
@@ -129,7 +132,7 @@ export class AutoSelector {
   }
 
   /** `decide` with this program's threads measuring one at a time, after rereading what they chose. */
-  private locked(decide: () => string | undefined): string | undefined {
+  private locked(decide: () => string): string {
     const lock = this.depth === 0 ? sharedLock : null;
     if (lock) acquire(lock);
     this.depth++;

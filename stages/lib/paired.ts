@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { median } from './timing.ts';
 
 /**
  * Serves `step` on standard input and output for the paired bench: after one warm-up step a line
@@ -77,11 +78,6 @@ class Server {
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 /** Per round: ours next to each of theirs (images/s), and the ratio ours / theirs. */
 export type PairedRound = { theirs: { name: string; value: number; ours: number; ratio: number }[] };
 
@@ -121,15 +117,19 @@ export async function pairedRun(
     for (let r = 0; r < opts.rounds; r++) {
       const order = others.map((_, i) => others[(i + r) % others.length]);
       let before = await imagesPerSecond(mine);
-      const round: PairedRound = { theirs: [] };
+      const round: PairedRound = { theirs: [] }; // in the contenders' order, whatever the turns' order
       for (const s of order) {
         const value = await imagesPerSecond(s);
         const after = await imagesPerSecond(mine);
         const oursAround = (before + after) / 2;
-        round.theirs.push({ name: s.name, value, ours: oursAround, ratio: oursAround / value });
+        round.theirs[others.indexOf(s)] = {
+          name: s.name,
+          value,
+          ours: oursAround,
+          ratio: oursAround / value,
+        };
         before = after;
       }
-      round.theirs.sort((a, b) => theirs.findIndex((c) => c.name === a.name) - theirs.findIndex((c) => c.name === b.name)); // prettier-ignore
       rounds.push(round);
       opts.log(`round ${r + 1}/${opts.rounds}: ${round.theirs.map((t) => `${t.name} ${t.value.toFixed(1)} (ours ${t.ours.toFixed(1)}, ${t.ratio.toFixed(2)}x)`).join(', ')}`); // prettier-ignore
     }
