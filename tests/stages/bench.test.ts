@@ -59,8 +59,8 @@ test('bench --rows measures only the groups asked for; an unknown group is refus
 });
 
 test('bench --paired steps ours and each PyTorch setting in turn and pairs their figures; a contender that cannot start is named', () => {
-  // tests/helpers/fake-serve.mjs stands in for PyTorch: the protocol, not the speed, is under test
-  const run = bench('--paired', 'train:tiny:2', '--rounds', '2', '--seconds', '0.1', '--python', 'tests/helpers/fake-serve.mjs'); // prettier-ignore
+  // tests/helpers/fake-serve.ts stands in for PyTorch: the protocol, not the speed, is under test
+  const run = bench('--paired', 'train:tiny:2', '--rounds', '2', '--seconds', '0.1', '--python', 'tests/helpers/fake-serve.ts'); // prettier-ignore
   assert.is(run.status, 0, run.stderr);
   const lines = run.stdout
     .trim()
